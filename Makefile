@@ -1,0 +1,44 @@
+# mnist-pipeline: `make pipeline` runs everything, `make test` tests everything.
+# Both create .venv and install the project (pinned by requirements.lock) on first use.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+# Stage commands in dvc.yaml call `python` and `mnist-pipeline`: make them the venv's.
+export PATH := $(BIN):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help install pipeline params test lint ui lock clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)
+	$(BIN)/dvc repro
+
+params: install ## Regenerate params.yaml from conf/ after editing conf/
+	$(BIN)/mnist-pipeline params
+
+test: install ## Run the test suite
+	$(BIN)/python -m pytest
+
+lint: install ## Lint and format-check with ruff
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts
+
+lock: install ## Re-pin requirements.lock to what is installed now
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mnist-pipeline' > requirements.lock
+
+clean: ## Remove pipeline outputs and the local MLflow store (keeps .venv and the DVC cache)
+	rm -rf data/raw data/processed models reports mlflow.db mlartifacts outputs

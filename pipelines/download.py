@@ -1,0 +1,19 @@
+"""DVC stage `download`: fetch the raw MNIST files from the configured mirrors, verified."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.config import load_params
+from mnist_pipeline.pipeline import download_stage
+from mnist_pipeline.stage import run_or_exit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="folder for the raw IDX files")
+    args = parser.parse_args()
+    run_or_exit(lambda: download_stage(load_params(), args.out))
+
+
+if __name__ == "__main__":
+    main()

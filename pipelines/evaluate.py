@@ -1,0 +1,26 @@
+"""DVC stage `evaluate`: test-set metrics and predictions, logged into the training's MLflow run."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.config import load_params
+from mnist_pipeline.pipeline import evaluate_stage
+from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.workspace import workspace_root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True, help="folder with the processed splits")
+    parser.add_argument("--model", type=Path, required=True, help="folder written by the train stage")
+    parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the test metrics")
+    parser.add_argument("--predictions", type=Path, required=True, help="CSV file of actual vs predicted digits")
+    args = parser.parse_args()
+    metrics = run_or_exit(
+        lambda: evaluate_stage(load_params(), args.data, args.model, args.metrics, args.predictions, workspace_root())
+    )
+    print(f"test_accuracy={metrics['test_accuracy']:.4f} test_loss={metrics['test_loss']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""DVC stage `preprocess`: raw IDX files -> scaled, one-hot train/val/test arrays."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.config import load_params
+from mnist_pipeline.pipeline import preprocess_stage
+from mnist_pipeline.stage import run_or_exit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw", type=Path, required=True, help="folder with the raw IDX files")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the processed splits")
+    args = parser.parse_args()
+    sizes = run_or_exit(lambda: preprocess_stage(load_params(), args.raw, args.out))
+    print("split sizes: " + ", ".join(f"{name}={size}" for name, size in sizes.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""DVC stage `train`: fit the configured model and open its MLflow run."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.config import load_params
+from mnist_pipeline.pipeline import train_stage
+from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.workspace import workspace_root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True, help="folder with the processed splits")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the model and its run id")
+    parser.add_argument("--history", type=Path, required=True, help="CSV file for per-epoch metrics")
+    args = parser.parse_args()
+    run_id = run_or_exit(lambda: train_stage(load_params(), args.data, args.out, args.history, workspace_root()))
+    print(f"MLflow run: {run_id}")
+
+
+if __name__ == "__main__":
+    main()

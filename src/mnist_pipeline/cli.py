@@ -1,0 +1,34 @@
+"""`mnist-pipeline`: project commands that are not pipeline stages."""
+
+from __future__ import annotations
+
+import argparse
+
+from mnist_pipeline import params
+from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.workspace import repo_root
+
+
+def _params(args: argparse.Namespace) -> None:
+    root = repo_root()
+    if args.check:
+        run_or_exit(lambda: params.check(root))
+        print("params.yaml matches conf/")
+    else:
+        path = run_or_exit(lambda: params.write(root, args.overrides))
+        print(f"wrote {path.relative_to(root)} from conf/" + (f" with {' '.join(args.overrides)}" if args.overrides else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mnist-pipeline", description="mnist-pipeline project commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("params", help="write params.yaml from conf/ (DVC's view of the Hydra config)")
+    p.add_argument("--check", action="store_true", help="only check that params.yaml matches conf/; exit 1 if not")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model.units=64 (default: none)")
+    p.set_defaults(func=_params)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

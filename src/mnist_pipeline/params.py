@@ -1,0 +1,75 @@
+"""params.yaml as DVC's view of the Hydra composition of `conf/`.
+
+`conf/` is the source; params.yaml is generated from it (with DVC's own composer, so the
+file is byte-for-byte what `dvc exp run` writes) and committed, because DVC reads stage
+params from it. `check` catches the drift a plain `dvc repro` would otherwise run with.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mnist_pipeline.config import flatten
+from mnist_pipeline.errors import ConfigError
+from mnist_pipeline.fsutil import atomic_file
+
+PARAMS_FILE = "params.yaml"
+CONF_DIR = "conf"
+CONFIG_NAME = "config"
+# Set by DVC for `dvc exp run`, which has just composed params.yaml from conf/ itself
+# (with the experiment's -S overrides, which conf/ cannot show).
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"
+
+
+def write(root: Path, overrides: list[str] | None = None) -> Path:
+    """Compose `conf/` (plus Hydra overrides) into `root/params.yaml`, atomically."""
+    from dvc.utils.hydra import compose_and_dump
+
+    target = root / PARAMS_FILE
+    with atomic_file(target) as tmp:
+        yaml_tmp = tmp.with_suffix(".yaml")
+        try:
+            compose_and_dump(yaml_tmp, str(root / CONF_DIR), None, CONFIG_NAME, str(root), overrides or [])
+            os.replace(yaml_tmp, tmp)
+        finally:
+            yaml_tmp.unlink(missing_ok=True)
+    return target
+
+
+def compose(root: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The config that `conf/` composes to, as a plain dict."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(str(root / CONF_DIR), version_base=None):
+        cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides or [])
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return container
+
+
+def differences(root: Path) -> dict[str, tuple[Any, Any]]:
+    """Keys whose value in params.yaml differs from `conf/`: {key: (params.yaml, conf/)}."""
+    params_path = root / PARAMS_FILE
+    current = OmegaConf.to_container(OmegaConf.load(params_path)) if params_path.is_file() else {}
+    assert isinstance(current, dict)
+    have, want = flatten(current), flatten(compose(root))
+    return {k: (have.get(k), want.get(k)) for k in sorted(have.keys() | want.keys()) if have.get(k) != want.get(k)}
+
+
+def check(root: Path) -> None:
+    """Fail with the command to run when params.yaml no longer matches `conf/`."""
+    if os.environ.get(DVC_EXPERIMENT_ENV):
+        return
+    diff = differences(root)
+    if diff:
+        shown = "; ".join(f"{k}: params.yaml={a!r}, conf/={b!r}" for k, (a, b) in list(diff.items())[:5])
+        more = f" (+{len(diff) - 5} more)" if len(diff) > 5 else ""
+        raise ConfigError(
+            f"params.yaml is out of date with conf/ ({shown}{more}): run `mnist-pipeline params`, then `dvc repro` "
+            "(or use `dvc exp run -S key=value`, which composes conf/ itself)"
+        )

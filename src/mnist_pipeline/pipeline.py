@@ -1,0 +1,114 @@
+"""The four stages as plain functions: the DVC stage scripts and the Hydra sweep call these.
+
+Download and preprocess never import TensorFlow; train and evaluate import it (and MLflow)
+only when called.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from mnist_pipeline.config import PipelineConfig, flatten, to_container
+from mnist_pipeline.download import download_mnist, mirror_list
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.fsutil import atomic_dir, atomic_file
+from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
+
+MODEL_FILE = "model.keras"
+RUN_FILE = "mlflow_run.json"
+
+
+def download_stage(config: PipelineConfig, raw_dir: Path) -> list[Path]:
+    mirrors = mirror_list(config.data.mirrors, config.data.mirror)
+    return download_mnist(raw_dir, mirrors, config.data.download_timeout)
+
+
+def preprocess_stage(config: PipelineConfig, raw_dir: Path, out_dir: Path) -> dict[str, int]:
+    return preprocess(raw_dir, out_dir, config.data)
+
+
+def run_name(config: PipelineConfig) -> str:
+    return f"{config.model.name}-u{config.model.units}-e{config.train.epochs}"
+
+
+def train_stage(
+    config: PipelineConfig, data_dir: Path, model_dir: Path, history_file: Path, root: Path, tags: dict[str, str] | None = None
+) -> str:
+    """Fit the configured model, log it to a new MLflow run, and return that run's id."""
+    from mnist_pipeline import tracking
+    from mnist_pipeline.training import fit
+
+    train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
+    with tracking.pipeline_run(config.tracking, root, run_name=run_name(config), tags=tags) as run:
+        run.log_params(flatten(to_container(config)))
+        run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
+        model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
+        with atomic_dir(model_dir) as tmp:
+            model.save(tmp / MODEL_FILE)
+            (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
+        write_history(history, history_file)
+        run.log_artifact(history_file, "reports")
+        run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
+        return run.run_id
+
+
+def evaluate_stage(config: PipelineConfig, data_dir: Path, model_dir: Path, metrics_file: Path, predictions_file: Path, root: Path) -> dict[str, Any]:
+    """Score the trained model on the test set; logs into the run that trained it."""
+    import keras
+
+    from mnist_pipeline import tracking
+    from mnist_pipeline.evaluation import evaluate
+
+    run_id = read_run_id(model_dir)
+    test = load_split(data_dir, "test")
+    with tracking.pipeline_run(config.tracking, root, run_id=run_id) as run:
+        model = keras.saving.load_model(model_dir / MODEL_FILE)
+        result = evaluate(model, test)
+        metrics = result.metrics()
+        write_json(metrics, metrics_file)
+        write_predictions(result.actual, result.predicted, predictions_file)
+        run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
+        run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})
+        run.log_artifact(metrics_file, "reports")
+        run.log_dict({"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()}, "reports/confusion_matrix.json")
+        return metrics
+
+
+def train_and_evaluate(config: PipelineConfig, data_dir: Path, out_dir: Path, root: Path, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train then evaluate into `out_dir` (a sweep job's folder): one MLflow run."""
+    model_dir = out_dir / "models"
+    train_stage(config, data_dir, model_dir, out_dir / "reports" / "train_history.csv", root, tags)
+    return evaluate_stage(config, data_dir, model_dir, out_dir / "reports" / "metrics.json", out_dir / "reports" / "predictions.csv", root)
+
+
+def read_run_id(model_dir: Path) -> str:
+    try:
+        return str(json.loads((model_dir / RUN_FILE).read_text())["run_id"])
+    except (OSError, ValueError, KeyError):
+        raise DataError(f"{model_dir / RUN_FILE} is missing or unreadable: run the train stage first (`dvc repro train`)") from None
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_history(history: dict[str, list[float]], path: Path) -> None:
+    """Per-epoch metrics, one row per epoch (epochs counted from 1), for `dvc plots`."""
+    keys = sorted(history)
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", *keys])
+        for epoch, values in enumerate(zip(*(history[k] for k in keys), strict=True), start=1):
+            writer.writerow([epoch, *(f"{v:.6g}" for v in values)])
+
+
+def write_predictions(actual: Any, predicted: Any, path: Path) -> None:
+    """One row per test image, the input of DVC's `confusion` plot template."""
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows(zip(actual.tolist(), predicted.tolist(), strict=True))

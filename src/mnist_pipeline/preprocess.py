@@ -1,0 +1,107 @@
+"""The reference preprocessing: pixels to float32 in [0, 1], labels one-hot, the last
+`val_fraction` of the training set held out for validation (as Keras' `validation_split`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline.config import DataConfig
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.fsutil import atomic_dir
+from mnist_pipeline.idx import read_idx
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
+SPLITS = ("train", "val", "test")
+RAW_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1]
+    y: np.ndarray  # float32 (N, 10) one-hot
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def scale_images(images: np.ndarray) -> np.ndarray:
+    return images.astype("float32").reshape(-1, *IMAGE_SHAPE) / 255.0
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(NUM_CLASSES, dtype="float32")[labels]
+
+
+def take_subset(images: np.ndarray, labels: np.ndarray, size: int | None, strategy: str) -> tuple[np.ndarray, np.ndarray]:
+    """The first `size` examples, or (stratified) the first `size / 10` of each digit, in data order."""
+    if size is None:
+        return images, labels
+    if size > len(labels):
+        raise DataError(f"data.subset={size} is larger than the {len(labels)} training images; lower it or set null")
+    if strategy == "first":
+        return images[:size], labels[:size]
+    per_class = size // NUM_CLASSES
+    keep = np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(NUM_CLASSES)]))
+    return images[keep], labels[keep]
+
+
+def validation_cut(n: int, val_fraction: float) -> int:
+    """Index where validation starts: Keras' `floor(n * (1 - validation_split))`."""
+    cut = int(math.floor(n * (1.0 - val_fraction)))
+    if cut in (0, n):
+        raise DataError(f"{n} training images cannot be split with data.val_fraction={val_fraction}")
+    return cut
+
+
+def load_raw(raw_dir: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    images_name, labels_name = RAW_FILES[part]
+    images, labels = read_idx(raw_dir / images_name), read_idx(raw_dir / labels_name)
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE[:2]:
+        raise DataError(f"{raw_dir / images_name} holds images of shape {images.shape[1:]}, expected 28x28")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{raw_dir / labels_name} holds {labels.shape} labels for {len(images)} images")
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DataError(f"{raw_dir / labels_name} has a label {labels.max()} outside 0-9")
+    return images, labels
+
+
+def make_splits(raw_dir: Path, config: DataConfig) -> dict[str, Split]:
+    images, labels = take_subset(*load_raw(raw_dir, "train"), config.subset, config.subset_strategy)
+    cut = validation_cut(len(labels), config.val_fraction)
+    test_images, test_labels = load_raw(raw_dir, "test")
+    return {
+        "train": Split(scale_images(images[:cut]), one_hot(labels[:cut])),
+        "val": Split(scale_images(images[cut:]), one_hot(labels[cut:])),
+        "test": Split(scale_images(test_images), one_hot(test_labels)),
+    }
+
+
+def save_splits(splits: dict[str, Split], out_dir: Path) -> None:
+    """One `.npy` per array, so readers can memory-map them; the folder appears whole or not at all."""
+    with atomic_dir(out_dir) as tmp:
+        for name, split in splits.items():
+            np.save(tmp / f"x_{name}.npy", split.x)
+            np.save(tmp / f"y_{name}.npy", split.y)
+
+
+def load_split(data_dir: Path, name: str) -> Split:
+    try:
+        return Split(np.load(data_dir / f"x_{name}.npy"), np.load(data_dir / f"y_{name}.npy"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the {name} split in {data_dir} ({exc}); run `dvc repro preprocess`") from None
+
+
+def preprocess(raw_dir: Path, out_dir: Path, config: DataConfig) -> dict[str, int]:
+    """Turn raw IDX files into train/val/test arrays; returns each split's size."""
+    splits = make_splits(raw_dir, config)
+    save_splits(splits, out_dir)
+    return {name: len(split) for name, split in splits.items()}
