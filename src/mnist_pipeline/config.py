@@ -1,13 +1,14 @@
 """Typed configuration: the schema that every composed config and params.yaml must fit.
 
 `conf/` (Hydra) is the single source of values. This module holds their types and the
-rules on them, and turns a raw mapping (params.yaml, a Hydra composition) into a frozen
-`PipelineConfig`, failing with a one-line `ConfigError` before any work starts.
+rules on them, and turns a raw mapping (params.yaml, a Hydra composition) into a typed
+`PipelineConfig` (plain dataclasses: OmegaConf cannot merge into frozen ones),
+failing with a one-line `ConfigError` before any work starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,14 +33,14 @@ def _require_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     _require(value in allowed, f"{key}={value!r} is not known; choose one of: {', '.join(allowed)}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataConfig:
-    mirror: Optional[str] = None  # noqa: UP045 (OmegaConf needs typing.Optional)
-    mirrors: list[str] = field(default_factory=list)
-    download_timeout: float = 60.0
-    val_fraction: float = 0.2
-    subset: Optional[int] = None  # noqa: UP045
-    subset_strategy: str = "first"
+    mirror: Optional[str]  # noqa: UP045 (OmegaConf needs typing.Optional)
+    mirrors: list[str]
+    download_timeout: float
+    val_fraction: float
+    subset: Optional[int]  # noqa: UP045 (OmegaConf needs typing.Optional)
+    subset_strategy: str
 
     def __post_init__(self) -> None:
         _require(0.0 < self.val_fraction < 1.0, f"data.val_fraction={self.val_fraction} must lie strictly between 0 and 1")
@@ -52,11 +53,11 @@ class DataConfig:
         _require_choice("data.subset_strategy", self.subset_strategy, SUBSET_STRATEGIES)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelConfig:
-    name: str = "mlp"
-    units: int = 128
-    activation: str = "relu"
+    name: str
+    units: int
+    activation: str
 
     def __post_init__(self) -> None:
         _require_choice("model.name", self.name, MODEL_NAMES)
@@ -64,13 +65,13 @@ class ModelConfig:
         _require_choice("model.activation", self.activation, ACTIVATIONS)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainConfig:
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    epochs: int = 5
-    batch_size: int = 64
-    seed: int = 1
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    seed: int
 
     def __post_init__(self) -> None:
         _require_choice("train.optimizer", self.optimizer, OPTIMIZERS)
@@ -79,43 +80,36 @@ class TrainConfig:
         _require(self.batch_size > 0, f"train.batch_size={self.batch_size} must be > 0")
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrackingConfig:
-    uri: Optional[str] = None  # noqa: UP045
-    experiment: str = "mnist"
+    uri: Optional[str]  # noqa: UP045 (OmegaConf needs typing.Optional)
+    experiment: str
 
     def __post_init__(self) -> None:
         _require(bool(self.experiment.strip()), "tracking.experiment must not be empty")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PipelineConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """Every key is required: the values live in conf/ only, never as defaults here."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    tracking: TrackingConfig
 
 
 def validate(raw: DictConfig | dict[str, Any]) -> PipelineConfig:
     """Check `raw` against the schema: unknown keys, wrong types and bad values all fail here."""
-    schema = _writable(OmegaConf.structured(PipelineConfig))
+    schema = OmegaConf.structured(PipelineConfig)
     try:
         merged = OmegaConf.merge(schema, raw)
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"invalid configuration: {_first_line(exc)}") from None
+        key = getattr(exc, "full_key", "") or ""
+        raise ConfigError(f"invalid configuration{f' at {key}' if key else ''}: {_first_line(exc)}") from None
     assert isinstance(config, PipelineConfig)
     return config
-
-
-def _writable(node: DictConfig) -> DictConfig:
-    """Frozen dataclasses make their nodes read-only; the schema must accept a merge first."""
-    OmegaConf.set_readonly(node, False)
-    for key in node:
-        child = node[key]
-        if isinstance(child, DictConfig):
-            _writable(child)
-    return node
 
 
 def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:

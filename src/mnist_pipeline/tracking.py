@@ -41,7 +41,7 @@ def tracking_uri(config: TrackingConfig, root: Path) -> str:
 def ensure_experiment(config: TrackingConfig, root: Path) -> str:
     """Create the store and experiment if needed (once, before any run) and return its id."""
     uri = tracking_uri(config, root)
-    mlflow.set_tracking_uri(uri)
+    _use_uri(uri)
     client = MlflowClient(uri)
     try:
         existing = client.get_experiment_by_name(config.experiment)
@@ -57,6 +57,18 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
             return found.experiment_id
     except MlflowException as exc:
         raise PipelineError(f"MLflow store {uri} is not usable ({_first_line(exc)}); check {TRACKING_URI_ENV} / tracking.uri") from None
+
+
+def _use_uri(uri: str) -> None:
+    """Point MLflow's fluent API at `uri` without the side effect MLflow adds: it also exports
+    $MLFLOW_TRACKING_URI, which would make this choice override the config of every later
+    run in the process (sweep jobs) and of every child process."""
+    before = os.environ.get(TRACKING_URI_ENV)
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop(TRACKING_URI_ENV, None)
+    else:
+        os.environ[TRACKING_URI_ENV] = before
 
 
 @dataclass

@@ -1,0 +1,71 @@
+"""Shared fixtures: the real MNIST mirror, a temporary copy of the repository as its own git
+repo, and an environment in which `dvc`, `python` and `mnist-pipeline` are this venv's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def mnist_mirror() -> Path:
+    """The offline MNIST copy: $MNIST_MIRROR, else ../shared/mnist beside the repository."""
+    mirror = Path(os.environ.get("MNIST_MIRROR") or REPO.parent / "shared" / "mnist")
+    if not (mirror / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(f"no MNIST mirror at {mirror}: set MNIST_MIRROR to a folder with the four *-ubyte.gz files")
+    return mirror
+
+
+def pipeline_env(mirror: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["MNIST_MIRROR"] = str(mirror)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def copy_repo(dest: Path) -> Path:
+    """The project's tracked and unignored files, committed into a fresh git repo at `dest`."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = REPO / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
+    return dest
+
+
+def set_conf(repo: Path, group_file: str, **values: object) -> None:
+    """Edit one conf/ file in a repo copy, as a user would by hand."""
+    import yaml
+
+    path = repo / "conf" / group_file
+    data = yaml.safe_load(path.read_text())
+    data.update(values)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture
+def tracking_store(tmp_path: Path) -> str:
+    """A fresh SQLite MLflow store for one test."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -1,0 +1,68 @@
+"""Model builder and the MLflow run life, on a real temporary SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import REPO
+from mnist_pipeline import params, tracking
+from mnist_pipeline.config import MODEL_NAMES, TrackingConfig, validate
+from mnist_pipeline.model import BUILDERS, build_model
+
+
+def test_every_configurable_model_name_has_a_builder() -> None:
+    assert set(BUILDERS) == set(MODEL_NAMES)
+
+
+def test_mlp_is_the_reference_network() -> None:
+    model = build_model(validate(params.compose(REPO)).model)
+    assert [type(layer).__name__ for layer in model.layers] == ["Flatten", "Dense", "Dense"]
+    assert model.count_params() == 28 * 28 * 128 + 128 + 128 * 10 + 10
+    probabilities = model.predict(np.zeros((2, 28, 28, 1), dtype="float32"), verbose=0)
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_units_override_changes_the_hidden_layer() -> None:
+    model = build_model(validate(params.compose(REPO, ["model.units=32"])).model)
+    assert model.layers[1].units == 32
+
+
+@pytest.fixture
+def tracking_config(tracking_store: str, monkeypatch: pytest.MonkeyPatch) -> TrackingConfig:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return TrackingConfig(uri=tracking_store, experiment="test")
+
+
+def test_run_that_raises_is_marked_failed(tracking_config: TrackingConfig, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), tracking.pipeline_run(tracking_config, tmp_path) as run:
+        run.log_metrics({"loss": 1.0})
+        raise RuntimeError("boom")
+    assert tracking.run_status(tracking_config, tmp_path, run.run_id) == "FAILED"
+
+
+def test_interrupted_run_is_marked_killed(tracking_config: TrackingConfig, tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), tracking.pipeline_run(tracking_config, tmp_path) as run:
+        raise KeyboardInterrupt
+    assert tracking.run_status(tracking_config, tmp_path, run.run_id) == "KILLED"
+
+
+def test_reopened_run_keeps_earlier_metrics(tracking_config: TrackingConfig, tmp_path: Path) -> None:
+    with tracking.pipeline_run(tracking_config, tmp_path, run_name="first") as run:
+        run.log_epoch(0, {"val_accuracy": 0.5})
+    with tracking.pipeline_run(tracking_config, tmp_path, run_id=run.run_id) as again:
+        again.log_metrics({"test_accuracy": 0.9})
+    stored = MlflowClient(tracking_config.uri).get_run(run.run_id)
+    assert stored.info.status == "FINISHED" and stored.info.run_name == "first"
+    assert stored.data.metrics == {"val_accuracy": 0.5, "test_accuracy": 0.9}
+
+
+def test_environment_uri_wins_over_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = TrackingConfig(uri=None, experiment="x")
+    assert tracking.tracking_uri(config, tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.tracking_uri(config, tmp_path) == "http://127.0.0.1:5999"
