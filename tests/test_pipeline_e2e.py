@@ -1,0 +1,93 @@
+"""`dvc repro` of the whole pipeline in a temporary copy of the repository, on real MNIST
+(a 2,000-image subset, 1 epoch), with the run read back from the copy's own MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import copy_repo, pipeline_env, run, set_conf
+
+pytestmark = pytest.mark.slow
+STAGES = ("check_params", "download", "preprocess", "train", "evaluate")
+
+
+def ran_stages(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> tuple[Path, dict[str, str], str]:
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    env = pipeline_env(mnist_mirror)
+    set_conf(repo, "data/mnist.yaml", subset=2000)
+    set_conf(repo, "train/default.yaml", epochs=1)
+    run(["mnist-pipeline", "params"], repo, env)
+    first = run(["dvc", "repro"], repo, env)
+    return repo, env, first.stdout
+
+
+def store(repo: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def test_repro_runs_every_stage_and_writes_outputs(repo: tuple[Path, dict[str, str], str]) -> None:
+    path, _, output = repo
+    assert ran_stages(output) == list(STAGES)
+    for out in ("data/raw/train-images-idx3-ubyte", "data/processed/x_train.npy", "models/model.keras", "reports/train_history.csv", "reports/predictions.csv"):
+        assert (path / out).is_file(), out
+    metrics = json.loads((path / "reports/metrics.json").read_text())
+    assert 0.70 < metrics["test_accuracy"] <= 1.0  # chance is 0.10
+    assert set(metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert len((path / "reports/predictions.csv").read_text().splitlines()) == 10_001
+
+
+def test_one_mlflow_run_spans_train_and_evaluate(repo: tuple[Path, dict[str, str], str]) -> None:
+    path, _, _ = repo
+    client = store(path)
+    experiment = client.get_experiment_by_name("mnist")
+    assert experiment is not None and experiment.artifact_location == (path / "mlartifacts").resolve().as_uri()
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    tracked = runs[0]
+    metrics = json.loads((path / "reports/metrics.json").read_text())
+    assert tracked.info.status == "FINISHED"
+    assert tracked.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert tracked.data.params["model.units"] == "128" and tracked.data.params["train.epochs"] == "1"
+    assert tracked.data.params["data.train_size"] == "1600"
+    assert tracked.data.tags["mlflow.source.git.commit"]
+    assert len(client.get_metric_history(tracked.info.run_id, "val_accuracy")) == 1
+    models = client.search_logged_models([experiment.experiment_id])
+    assert [m.source_run_id for m in models] == [tracked.info.run_id]
+
+
+def test_second_repro_runs_nothing(repo: tuple[Path, dict[str, str], str]) -> None:
+    path, env, _ = repo
+    again = run(["dvc", "repro"], path, env)
+    assert ran_stages(again.stdout) == []
+
+
+def test_conf_edit_without_params_stops_repro_with_the_fix(repo: tuple[Path, dict[str, str], str]) -> None:
+    path, env, _ = repo
+    set_conf(path, "model/mlp.yaml", units=16)
+    stale = run(["dvc", "repro"], path, env, check=False)
+    assert stale.returncode != 0
+    assert "params.yaml is out of date with conf/ (model.units: params.yaml=128, conf/=16)" in stale.stderr
+    assert "run `mnist-pipeline params`" in stale.stderr
+    assert len(store(path).search_runs([store(path).get_experiment_by_name("mnist").experiment_id])) == 1
+    set_conf(path, "model/mlp.yaml", units=128)
+
+
+def test_changing_epochs_reruns_train_and_evaluate_only(repo: tuple[Path, dict[str, str], str]) -> None:
+    path, env, _ = repo
+    set_conf(path, "train/default.yaml", epochs=2)
+    run(["mnist-pipeline", "params"], path, env)
+    rerun = run(["dvc", "repro"], path, env)
+    assert ran_stages(rerun.stdout) == ["check_params", "train", "evaluate"]
+    client = store(path)
+    runs = client.search_runs([client.get_experiment_by_name("mnist").experiment_id], order_by=["attributes.start_time DESC"])
+    assert [r.data.params["train.epochs"] for r in runs] == ["2", "1"]
+    assert len(client.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2
