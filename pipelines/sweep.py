@@ -21,7 +21,11 @@ from mnist_pipeline.workspace import repo_root
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     job_dir = Path(hydra_cfg.runtime.output_dir)
-    tags = {"launched_by": "sweep", "sweep_dir": str(Path(hydra_cfg.sweep.dir)), "overrides": " ".join(hydra_cfg.overrides.task)}
+    tags = {
+        "launched_by": "sweep",
+        "sweep_dir": str(Path(hydra_cfg.sweep.dir)),
+        "overrides": " ".join(hydra_cfg.overrides.task),
+    }
     metrics = run_or_exit(lambda: run_job(validate(cfg), repo_root(), job_dir, tags))
     return float(metrics["test_accuracy"])
 

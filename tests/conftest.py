@@ -40,9 +40,16 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> s
 
 def copy_repo(dest: Path) -> Path:
     """The project's tracked and unignored files, committed into a fresh git repo at `dest`."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         source = REPO / name
         if source.is_file():

@@ -54,6 +54,8 @@ def test_bad_values_are_rejected_with_the_key_named(override: dict, message: str
 def test_missing_params_file_says_how_to_create_it(tmp_path) -> None:
     with pytest.raises(ConfigError, match="mnist-pipeline params"):
         load_params(tmp_path / "params.yaml")
+
+
 def test_a_key_missing_from_the_config_is_named() -> None:
     raw = OmegaConf.create(params.compose(REPO))
     del raw.train["seed"]

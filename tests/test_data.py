@@ -19,7 +19,14 @@ from mnist_pipeline.preprocess import load_split, one_hot, preprocess, scale_ima
 
 
 def data_config(**changes: object) -> DataConfig:
-    values = {"mirror": None, "mirrors": [], "download_timeout": 10.0, "val_fraction": 0.2, "subset": None, "subset_strategy": "first"}
+    values = {
+        "mirror": None,
+        "mirrors": [],
+        "download_timeout": 10.0,
+        "val_fraction": 0.2,
+        "subset": None,
+        "subset_strategy": "first",
+    }
     return DataConfig(**{**values, **changes})  # type: ignore[arg-type]
 
 
@@ -110,5 +117,5 @@ def test_preprocess_writes_reference_splits(raw_dir: Path, tmp_path: Path) -> No
 
 def test_subset_larger_than_data_is_rejected() -> None:
     images, labels = np.zeros((50, 28, 28), dtype=np.uint8), np.arange(50) % 10
-    with pytest.raises(DataError, match="data.subset=60 is larger than the 50 training images"):
+    with pytest.raises(DataError, match=r"data\.subset=60 is larger than the 50 training images"):
         take_subset(images, labels, 60, "first")

@@ -37,7 +37,13 @@ def store(repo: Path) -> MlflowClient:
 def test_repro_runs_every_stage_and_writes_outputs(repo: tuple[Path, dict[str, str], str]) -> None:
     path, _, output = repo
     assert ran_stages(output) == list(STAGES)
-    for out in ("data/raw/train-images-idx3-ubyte", "data/processed/x_train.npy", "models/model.keras", "reports/train_history.csv", "reports/predictions.csv"):
+    for out in (
+        "data/raw/train-images-idx3-ubyte",
+        "data/processed/x_train.npy",
+        "models/model.keras",
+        "reports/train_history.csv",
+        "reports/predictions.csv",
+    ):
         assert (path / out).is_file(), out
     metrics = json.loads((path / "reports/metrics.json").read_text())
     assert 0.70 < metrics["test_accuracy"] <= 1.0  # chance is 0.10
@@ -88,6 +94,8 @@ def test_changing_epochs_reruns_train_and_evaluate_only(repo: tuple[Path, dict[s
     rerun = run(["dvc", "repro"], path, env)
     assert ran_stages(rerun.stdout) == ["check_params", "train", "evaluate"]
     client = store(path)
-    runs = client.search_runs([client.get_experiment_by_name("mnist").experiment_id], order_by=["attributes.start_time DESC"])
+    runs = client.search_runs(
+        [client.get_experiment_by_name("mnist").experiment_id], order_by=["attributes.start_time DESC"]
+    )
     assert [r.data.params["train.epochs"] for r in runs] == ["2", "1"]
     assert len(client.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2

@@ -16,7 +16,10 @@ def _params(args: argparse.Namespace) -> None:
         print("params.yaml matches conf/")
     else:
         path = run_or_exit(lambda: params.write(root, args.overrides))
-        print(f"wrote {path.relative_to(root)} from conf/" + (f" with {' '.join(args.overrides)}" if args.overrides else ""))
+        print(
+            f"wrote {path.relative_to(root)} from conf/"
+            + (f" with {' '.join(args.overrides)}" if args.overrides else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,7 +43,9 @@ class DataConfig:
     subset_strategy: str
 
     def __post_init__(self) -> None:
-        _require(0.0 < self.val_fraction < 1.0, f"data.val_fraction={self.val_fraction} must lie strictly between 0 and 1")
+        _require(
+            0.0 < self.val_fraction < 1.0, f"data.val_fraction={self.val_fraction} must lie strictly between 0 and 1"
+        )
         _require(self.download_timeout > 0, f"data.download_timeout={self.download_timeout} must be > 0 seconds")
         if self.subset is not None:
             _require(

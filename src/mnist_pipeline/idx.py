@@ -16,7 +16,9 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         blob = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; rerun the download stage (`dvc repro download`)") from None
+        raise DataError(
+            f"cannot read {path}: {exc.strerror}; rerun the download stage (`dvc repro download`)"
+        ) from None
     if len(blob) < 4 or blob[0] != 0 or blob[1] != 0 or blob[2] != _UBYTE or blob[3] == 0:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number); rerun `dvc repro download`")
     ndim = blob[3]

@@ -35,7 +35,12 @@ def run_name(config: PipelineConfig) -> str:
 
 
 def train_stage(
-    config: PipelineConfig, data_dir: Path, model_dir: Path, history_file: Path, root: Path, tags: dict[str, str] | None = None
+    config: PipelineConfig,
+    data_dir: Path,
+    model_dir: Path,
+    history_file: Path,
+    root: Path,
+    tags: dict[str, str] | None = None,
 ) -> str:
     """Fit the configured model, log it to a new MLflow run, and return that run's id."""
     from mnist_pipeline import tracking
@@ -55,7 +60,9 @@ def train_stage(
         return run.run_id
 
 
-def evaluate_stage(config: PipelineConfig, data_dir: Path, model_dir: Path, metrics_file: Path, predictions_file: Path, root: Path) -> dict[str, Any]:
+def evaluate_stage(
+    config: PipelineConfig, data_dir: Path, model_dir: Path, metrics_file: Path, predictions_file: Path, root: Path
+) -> dict[str, Any]:
     """Score the trained model on the test set; logs into the run that trained it."""
     import keras
 
@@ -73,22 +80,31 @@ def evaluate_stage(config: PipelineConfig, data_dir: Path, model_dir: Path, metr
         run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
         run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})
         run.log_artifact(metrics_file, "reports")
-        run.log_dict({"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()}, "reports/confusion_matrix.json")
+        run.log_dict(
+            {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
+            "reports/confusion_matrix.json",
+        )
         return metrics
 
 
-def train_and_evaluate(config: PipelineConfig, data_dir: Path, out_dir: Path, root: Path, tags: dict[str, str] | None = None) -> dict[str, Any]:
+def train_and_evaluate(
+    config: PipelineConfig, data_dir: Path, out_dir: Path, root: Path, tags: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Train then evaluate into `out_dir` (a sweep job's folder): one MLflow run."""
     model_dir = out_dir / "models"
     train_stage(config, data_dir, model_dir, out_dir / "reports" / "train_history.csv", root, tags)
-    return evaluate_stage(config, data_dir, model_dir, out_dir / "reports" / "metrics.json", out_dir / "reports" / "predictions.csv", root)
+    return evaluate_stage(
+        config, data_dir, model_dir, out_dir / "reports" / "metrics.json", out_dir / "reports" / "predictions.csv", root
+    )
 
 
 def read_run_id(model_dir: Path) -> str:
     try:
         return str(json.loads((model_dir / RUN_FILE).read_text())["run_id"])
     except (OSError, ValueError, KeyError):
-        raise DataError(f"{model_dir / RUN_FILE} is missing or unreadable: run the train stage first (`dvc repro train`)") from None
+        raise DataError(
+            f"{model_dir / RUN_FILE} is missing or unreadable: run the train stage first (`dvc repro train`)"
+        ) from None
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

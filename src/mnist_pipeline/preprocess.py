@@ -41,7 +41,9 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype="float32")[labels]
 
 
-def take_subset(images: np.ndarray, labels: np.ndarray, size: int | None, strategy: str) -> tuple[np.ndarray, np.ndarray]:
+def take_subset(
+    images: np.ndarray, labels: np.ndarray, size: int | None, strategy: str
+) -> tuple[np.ndarray, np.ndarray]:
     """The first `size` examples, or (stratified) the first `size / 10` of each digit, in data order."""
     if size is None:
         return images, labels
@@ -56,7 +58,7 @@ def take_subset(images: np.ndarray, labels: np.ndarray, size: int | None, strate
 
 def validation_cut(n: int, val_fraction: float) -> int:
     """Index where validation starts: Keras' `floor(n * (1 - validation_split))`."""
-    cut = int(math.floor(n * (1.0 - val_fraction)))
+    cut = math.floor(n * (1.0 - val_fraction))
     if cut in (0, n):
         raise DataError(f"{n} training images cannot be split with data.val_fraction={val_fraction}")
     return cut

@@ -56,7 +56,9 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
                 raise
             return found.experiment_id
     except MlflowException as exc:
-        raise PipelineError(f"MLflow store {uri} is not usable ({_first_line(exc)}); check {TRACKING_URI_ENV} / tracking.uri") from None
+        raise PipelineError(
+            f"MLflow store {uri} is not usable ({_first_line(exc)}); check {TRACKING_URI_ENV} / tracking.uri"
+        ) from None
 
 
 def _use_uri(uri: str) -> None:
