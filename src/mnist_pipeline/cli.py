@@ -12,8 +12,7 @@ from mnist_pipeline.workspace import repo_root
 def _params(args: argparse.Namespace) -> None:
     root = repo_root()
     if args.check:
-        run_or_exit(lambda: params.check(root))
-        print("params.yaml matches conf/")
+        print(run_or_exit(lambda: params.check(root)))
     else:
         path = run_or_exit(lambda: params.write(root, args.overrides))
         print(

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mnist_pipeline.config import flatten
+from mnist_pipeline.config import flatten, load_params
 from mnist_pipeline.errors import ConfigError
 from mnist_pipeline.fsutil import atomic_file
 
@@ -61,10 +61,11 @@ def differences(root: Path) -> dict[str, tuple[Any, Any]]:
     return {k: (have.get(k), want.get(k)) for k in sorted(have.keys() | want.keys()) if have.get(k) != want.get(k)}
 
 
-def check(root: Path) -> None:
-    """Fail with the command to run when params.yaml no longer matches `conf/`."""
+def check(root: Path) -> str:
+    """Fail (before any stage runs) when params.yaml is invalid or no longer matches `conf/`."""
+    load_params(root / PARAMS_FILE)
     if os.environ.get(DVC_EXPERIMENT_ENV):
-        return
+        return "params.yaml was composed from conf/ by `dvc exp run`"
     diff = differences(root)
     if diff:
         shown = "; ".join(f"{k}: params.yaml={a!r}, conf/={b!r}" for k, (a, b) in list(diff.items())[:5])
@@ -73,3 +74,4 @@ def check(root: Path) -> None:
             f"params.yaml is out of date with conf/ ({shown}{more}): run `mnist-pipeline params`, then `dvc repro` "
             "(or use `dvc exp run -S key=value`, which composes conf/ itself)"
         )
+    return "params.yaml matches conf/"
