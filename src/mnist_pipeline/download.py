@@ -89,6 +89,7 @@ def _copy_source(source: str, out: Path, timeout: float) -> None:
         import pooch
         import requests
 
+        print(f"downloading {source}", file=sys.stderr)
         downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout)
         try:
             downloader(source, str(out), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +12,9 @@ from pathlib import Path
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; it becomes `path` only if the block succeeds."""
+    """Yield an unused path beside `path` to write; it becomes `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _sibling(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -28,7 +26,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    tmp = _sibling(path)
+    tmp.mkdir()
     try:
         yield tmp
         if path.exists():
@@ -36,3 +35,11 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sibling(path: Path) -> Path:
+    """A unique hidden name in the same folder (same file system, so the rename is atomic).
+
+    Not created here: the writer creates it with the usual permissions (mkstemp's are 0600).
+    """
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
