@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -61,3 +63,35 @@ def test_a_key_missing_from_the_config_is_named() -> None:
     del raw.train["seed"]
     with pytest.raises(ConfigError, match=r"train\.seed"):
         validate(raw)
+
+
+@pytest.fixture
+def conf_copy(tmp_path):
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    return tmp_path
+
+
+def test_params_write_round_trips_and_check_passes(conf_copy) -> None:
+    (conf_copy / "params.yaml").unlink()
+    params.write(conf_copy)
+    assert params.check(conf_copy) == "params.yaml matches conf/"
+    assert (conf_copy / "params.yaml").read_text() == (REPO / "params.yaml").read_text()
+
+
+@pytest.mark.parametrize("override", ["+model.unitz=3", "model.unitz=3", "train.epochs=0"])
+def test_params_write_refuses_a_bad_composition_and_keeps_the_old_file(conf_copy, override: str) -> None:
+    before = (conf_copy / "params.yaml").read_text()
+    with pytest.raises(ConfigError) as caught:
+        params.write(conf_copy, [override])
+    assert "\n" not in str(caught.value)
+    assert (conf_copy / "params.yaml").read_text() == before
+    assert sorted(p.name for p in conf_copy.iterdir()) == ["conf", "params.yaml"]
+
+
+def test_check_names_the_stale_key_and_the_command(conf_copy) -> None:
+    (conf_copy / "conf/train/default.yaml").write_text(
+        (conf_copy / "conf/train/default.yaml").read_text().replace("epochs: 5", "epochs: 7")
+    )
+    with pytest.raises(ConfigError, match=r"train\.epochs: params\.yaml=5, conf/=7.*run `mnist-pipeline params`"):
+        params.check(conf_copy)

@@ -8,6 +8,8 @@ params from it. `check` catches the drift a plain `dvc repro` would otherwise ru
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +32,27 @@ def write(root: Path, overrides: list[str] | None = None) -> Path:
     from dvc.utils.hydra import compose_and_dump
 
     target = root / PARAMS_FILE
-    with atomic_file(target) as tmp:
+    with atomic_file(target) as tmp, _conf_errors():
         yaml_tmp = tmp.with_suffix(".yaml")
         try:
             compose_and_dump(yaml_tmp, str(root / CONF_DIR), None, CONFIG_NAME, str(root), overrides or [])
+            load_params(yaml_tmp)  # an invalid composition never becomes params.yaml
             os.replace(yaml_tmp, tmp)
         finally:
             yaml_tmp.unlink(missing_ok=True)
     return target
+
+
+@contextmanager
+def _conf_errors() -> Iterator[None]:
+    """Hydra's and OmegaConf's errors about conf/ become one-line `ConfigError`s."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"cannot compose conf/: {' '.join(str(exc).split())}") from None
 
 
 def compose(root: Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -45,7 +60,7 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(str(root / CONF_DIR), version_base=None):
+    with _conf_errors(), initialize_config_dir(str(root / CONF_DIR), version_base=None):
         cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides or [])
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
