@@ -29,6 +29,8 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 STORE_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 MODEL_ARTIFACT = "model"
+# Makes `mlflow ui` open the experiment on its training-runs view rather than the GenAI one.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 # Packages a served model needs; pinned to what trained it, so MLflow skips its slow inference.
 _MODEL_PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "numpy")
 
@@ -49,7 +51,7 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
             return existing.experiment_id
         location = (root / ARTIFACT_DIR).resolve().as_uri() if uri.startswith("sqlite:") else None
         try:
-            return client.create_experiment(config.experiment, artifact_location=location)
+            return client.create_experiment(config.experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
         except MlflowException:  # created meanwhile by a concurrent process
             found = client.get_experiment_by_name(config.experiment)
             if found is None:
