@@ -74,12 +74,18 @@ class TrainConfig:
     epochs: int
     batch_size: int
     seed: int
+    steps_per_execution: int
+    intra_op_threads: int
+    inter_op_threads: int
 
     def __post_init__(self) -> None:
         _require_choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _require(self.learning_rate > 0, f"train.learning_rate={self.learning_rate} must be > 0")
         _require(self.epochs > 0, f"train.epochs={self.epochs} must be > 0")
         _require(self.batch_size > 0, f"train.batch_size={self.batch_size} must be > 0")
+        for knob in ("steps_per_execution", "intra_op_threads", "inter_op_threads"):
+            value = getattr(self, knob)
+            _require(value >= 0, f"train.{knob}={value} must be >= 0 (0 = automatic)")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from mnist_pipeline.download import download_mnist, mirror_list
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.fsutil import atomic_dir, atomic_file
 from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
+from mnist_pipeline.profiling import phase
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "mlflow_run.json"
@@ -43,14 +44,17 @@ def train_stage(
     tags: dict[str, str] | None = None,
 ) -> str:
     """Fit the configured model, log it to a new MLflow run, and return that run's id."""
-    from mnist_pipeline import tracking
-    from mnist_pipeline.training import fit
+    with phase("import_tensorflow"):
+        from mnist_pipeline.training import fit
+    with phase("import_mlflow"):
+        from mnist_pipeline import tracking
 
     train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
     with tracking.pipeline_run(config.tracking, root, run_name=run_name(config), tags=tags) as run:
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
-        model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
+        with phase("fit"):
+            model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
         with atomic_dir(model_dir) as tmp:
             model.save(tmp / MODEL_FILE)
             (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
@@ -64,10 +68,12 @@ def evaluate_stage(
     config: PipelineConfig, data_dir: Path, model_dir: Path, metrics_file: Path, predictions_file: Path, root: Path
 ) -> dict[str, Any]:
     """Score the trained model on the test set; logs into the run that trained it."""
-    import keras
+    with phase("import_tensorflow"):
+        import keras
 
-    from mnist_pipeline import tracking
-    from mnist_pipeline.evaluation import evaluate
+        from mnist_pipeline.evaluation import evaluate
+    with phase("import_mlflow"):
+        from mnist_pipeline import tracking
 
     run_id = read_run_id(model_dir)
     test = load_split(data_dir, "test")

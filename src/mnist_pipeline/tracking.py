@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from mnist_pipeline.config import TrackingConfig
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.profiling import phase, timed
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 STORE_FILE = "mlflow.db"
@@ -40,6 +41,7 @@ def tracking_uri(config: TrackingConfig, root: Path) -> str:
     return os.environ.get(TRACKING_URI_ENV) or config.uri or f"sqlite:///{(root / STORE_FILE).resolve()}"
 
 
+@timed("mlflow")
 def ensure_experiment(config: TrackingConfig, root: Path) -> str:
     """Create the store and experiment if needed (once, before any run) and return its id."""
     uri = tracking_uri(config, root)
@@ -81,21 +83,26 @@ class TrackedRun:
 
     run_id: str
 
+    @timed("mlflow")
     def log_params(self, params: dict[str, Any]) -> None:
         mlflow.log_params({k: "null" if v is None else v for k, v in params.items()})
 
+    @timed("mlflow")
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         mlflow.log_metrics(metrics, step=step)
 
     def log_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         self.log_metrics(logs, step=epoch)
 
+    @timed("mlflow")
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_path=folder)
 
+    @timed("mlflow")
     def log_dict(self, data: dict[str, Any], file_name: str) -> None:
         mlflow.log_dict(data, file_name)
 
+    @timed("mlflow")
     def log_keras_model(self, model: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
         import mlflow.keras
         import numpy as np
@@ -121,12 +128,13 @@ def pipeline_run(
     """Start (or, with `run_id`, reopen) a run; it ends FINISHED, FAILED on error, KILLED on Ctrl-C."""
     experiment_id = ensure_experiment(config, root)
     try:
-        active = mlflow.start_run(
-            run_id=run_id,
-            experiment_id=None if run_id else experiment_id,
-            run_name=run_name,
-            tags={**git_tags(root), **(tags or {})} if run_id is None else tags,
-        )
+        with phase("mlflow"):
+            active = mlflow.start_run(
+                run_id=run_id,
+                experiment_id=None if run_id else experiment_id,
+                run_name=run_name,
+                tags={**git_tags(root), **(tags or {})} if run_id is None else tags,
+            )
     except MlflowException as exc:
         raise PipelineError(f"cannot open MLflow run {run_id or ''}: {_first_line(exc)}") from None
     status = RunStatus.to_string(RunStatus.FAILED)
@@ -137,7 +145,8 @@ def pipeline_run(
         status = RunStatus.to_string(RunStatus.KILLED)
         raise
     finally:
-        mlflow.end_run(status=status)
+        with phase("mlflow"):
+            mlflow.end_run(status=status)
 
 
 def run_status(config: TrackingConfig, root: Path, run_id: str) -> str:
