@@ -63,11 +63,11 @@ def test_corrupt_mirror_fails_naming_the_hashes_and_leaves_no_file(tmp_path: Pat
     assert [p.name for p in dest.iterdir() if p.name.startswith(".")] == []
 
 
-def test_download_does_not_import_tensorflow(mnist_mirror: Path, tmp_path: Path) -> None:
+def test_only_training_imports_tensorflow(mnist_mirror: Path, tmp_path: Path) -> None:
     code = (
         "import sys; from mnist_pipeline.download import download_mnist; "
         f"download_mnist(__import__('pathlib').Path({str(tmp_path)!r}), [{str(mnist_mirror)!r}], 10); "
-        "from mnist_pipeline.preprocess import preprocess; "
+        "from mnist_pipeline import evaluation, pipeline, preprocess, tracking; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

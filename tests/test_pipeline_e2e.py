@@ -26,7 +26,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> tuple[
     set_conf(repo, "data/mnist.yaml", subset=2000)
     set_conf(repo, "train/default.yaml", epochs=1)
     run(["mnist-pipeline", "params"], repo, env)
-    first = run(["dvc", "repro"], repo, env)
+    first = run(["dvc", "repro"], repo, {**env, "MNIST_PIPELINE_PROFILE": str(repo / "profile.jsonl")})
     return repo, env, first.stdout
 
 
@@ -41,6 +41,7 @@ def test_repro_runs_every_stage_and_writes_outputs(repo: tuple[Path, dict[str, s
         "data/raw/train-images-idx3-ubyte",
         "data/processed/x_train.npy",
         "models/model.keras",
+        "models/test_probabilities.npy",
         "reports/train_history.csv",
         "reports/predictions.csv",
     ):
@@ -49,6 +50,13 @@ def test_repro_runs_every_stage_and_writes_outputs(repo: tuple[Path, dict[str, s
     assert 0.70 < metrics["test_accuracy"] <= 1.0  # chance is 0.10
     assert set(metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
     assert len((path / "reports/predictions.csv").read_text().splitlines()) == 10_001
+
+
+def test_only_the_train_stage_loads_tensorflow(repo: tuple[Path, dict[str, str], str]) -> None:
+    path, _, _ = repo
+    records = [json.loads(line) for line in (path / "profile.jsonl").read_text().splitlines()]
+    loaded = {r["stage"]: r["tensorflow_loaded"] for r in records}
+    assert loaded == {"mnist-pipeline": False, "download": False, "preprocess": False, "train": True, "evaluate": False}
 
 
 def test_one_mlflow_run_spans_train_and_evaluate(repo: tuple[Path, dict[str, str], str]) -> None:

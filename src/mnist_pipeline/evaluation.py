@@ -1,13 +1,19 @@
-"""Test-set metrics that users compare runs by: accuracy, loss, per-class accuracy, confusion."""
+"""Test-set metrics that users compare runs by: accuracy, loss, per-class accuracy, confusion.
+
+Computed with NumPy from the class probabilities the train stage saved, so evaluating needs
+neither TensorFlow nor a model reload (see docs/benchmarks.md for what that saves).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
-from mnist_pipeline.preprocess import NUM_CLASSES, Split
+from mnist_pipeline.preprocess import NUM_CLASSES
+
+# Keras clips probabilities to [eps, 1 - eps] before the log in categorical cross-entropy.
+_EPSILON = 1e-7
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,7 @@ class Evaluation:
     per_class_accuracy: dict[str, float]
     actual: np.ndarray  # int labels
     predicted: np.ndarray  # int labels
+    confidence: np.ndarray  # probability of the predicted label
 
     def metrics(self) -> dict[str, object]:
         return {
@@ -39,8 +46,18 @@ def per_class_accuracy(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
-def evaluate(model: keras.Model, test: Split, batch_size: int = 1024) -> Evaluation:
-    loss, accuracy = model.evaluate(test.x, test.y, batch_size=batch_size, verbose=0)
-    probabilities = model.predict(test.x, batch_size=batch_size, verbose=0)
-    actual, predicted = test.y.argmax(axis=1), probabilities.argmax(axis=1)
-    return Evaluation(float(loss), float(accuracy), per_class_accuracy(actual, predicted), actual, predicted)
+def evaluate(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> Evaluation:
+    """Accuracy as Keras counts it (argmax match) and its categorical cross-entropy."""
+    if probabilities.shape != one_hot_labels.shape:
+        raise ValueError(f"{probabilities.shape[0]} predictions for {one_hot_labels.shape[0]} test labels")
+    actual, predicted = one_hot_labels.argmax(axis=1), probabilities.argmax(axis=1)
+    normalised = probabilities / probabilities.sum(axis=1, keepdims=True)
+    true_probability = np.clip(normalised[np.arange(len(actual)), actual], _EPSILON, 1.0 - _EPSILON)
+    return Evaluation(
+        test_loss=float(np.mean(-np.log(true_probability))),
+        test_accuracy=float(np.mean(actual == predicted)),
+        per_class_accuracy=per_class_accuracy(actual, predicted),
+        actual=actual,
+        predicted=predicted,
+        confidence=normalised[np.arange(len(predicted)), predicted],
+    )

@@ -1,7 +1,7 @@
 """The four stages as plain functions: the DVC stage scripts and the Hydra sweep call these.
 
-Download and preprocess never import TensorFlow; train and evaluate import it (and MLflow)
-only when called.
+Only the train stage imports TensorFlow (when called): download and preprocess have no use
+for it, and evaluate works from the test-set probabilities that train saves.
 """
 
 from __future__ import annotations
@@ -11,15 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
 from mnist_pipeline.download import download_mnist, mirror_list
 from mnist_pipeline.errors import DataError
+from mnist_pipeline.evaluation import evaluate
 from mnist_pipeline.fsutil import atomic_dir, atomic_file
 from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
 from mnist_pipeline.profiling import phase
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "mlflow_run.json"
+PROBABILITIES_FILE = "test_probabilities.npy"
 
 
 def download_stage(config: PipelineConfig, raw_dir: Path) -> list[Path]:
@@ -43,9 +47,13 @@ def train_stage(
     root: Path,
     tags: dict[str, str] | None = None,
 ) -> str:
-    """Fit the configured model, log it to a new MLflow run, and return that run's id."""
+    """Fit the configured model, log it to a new MLflow run, and return that run's id.
+
+    While the model is in memory it also scores the test set, so the evaluate stage needs
+    neither TensorFlow nor a model reload; nothing from the test set feeds back into training.
+    """
     with phase("import_tensorflow"):
-        from mnist_pipeline.training import fit
+        from mnist_pipeline.training import fit, predict
     with phase("import_mlflow"):
         from mnist_pipeline import tracking
 
@@ -55,8 +63,10 @@ def train_stage(
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
         with phase("fit"):
             model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
+        probabilities = predict(model, load_split(data_dir, "test").x)
         with atomic_dir(model_dir) as tmp:
             model.save(tmp / MODEL_FILE)
+            np.save(tmp / PROBABILITIES_FILE, probabilities)
             (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
         write_history(history, history_file)
         run.log_artifact(history_file, "reports")
@@ -67,19 +77,20 @@ def train_stage(
 def evaluate_stage(
     config: PipelineConfig, data_dir: Path, model_dir: Path, metrics_file: Path, predictions_file: Path, root: Path
 ) -> dict[str, Any]:
-    """Score the trained model on the test set; logs into the run that trained it."""
-    with phase("import_tensorflow"):
-        import keras
-
-        from mnist_pipeline.evaluation import evaluate
+    """Score the trained model's test-set probabilities; logs into the run that trained it."""
     with phase("import_mlflow"):
         from mnist_pipeline import tracking
 
     run_id = read_run_id(model_dir)
     test = load_split(data_dir, "test")
+    probabilities = load_probabilities(model_dir)
     with tracking.pipeline_run(config.tracking, root, run_id=run_id) as run:
-        model = keras.saving.load_model(model_dir / MODEL_FILE)
-        result = evaluate(model, test)
+        try:
+            result = evaluate(probabilities, test.y)
+        except ValueError as exc:
+            raise DataError(
+                f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
+            ) from None
         metrics = result.metrics()
         write_json(metrics, metrics_file)
         write_predictions(result.actual, result.predicted, predictions_file)
@@ -102,6 +113,13 @@ def train_and_evaluate(
     return evaluate_stage(
         config, data_dir, model_dir, out_dir / "reports" / "metrics.json", out_dir / "reports" / "predictions.csv", root
     )
+
+
+def load_probabilities(model_dir: Path) -> np.ndarray:
+    try:
+        return np.load(model_dir / PROBABILITIES_FILE)
+    except (OSError, ValueError):
+        raise DataError(f"{model_dir / PROBABILITIES_FILE} is missing or unreadable: rerun `dvc repro train`") from None
 
 
 def read_run_id(model_dir: Path) -> str:

@@ -1,7 +1,8 @@
 """Where a stage's time goes, for benchmarks: opt in with $MNIST_PIPELINE_PROFILE=<file>.
 
 Each stage process then appends one JSON line at exit: its wall time since the process
-started (imports included), its peak RSS, and the seconds spent in named phases.
+started (imports included), its peak RSS, whether it loaded TensorFlow, and the seconds
+spent in named phases.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def write_profile(stage: str) -> None:
         "stage": stage,
         "wall_s": time.time() - psutil.Process().create_time(),
         "peak_rss_mib": peak_rss_mib(),
+        "tensorflow_loaded": "tensorflow" in sys.modules,
         "phases_s": dict(_phases),
     }
     with Path(target).open("a") as f:

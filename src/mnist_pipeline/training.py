@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 import keras
+import numpy as np
 
 from mnist_pipeline.config import ModelConfig, TrainConfig
 from mnist_pipeline.model import build_model, make_optimizer
@@ -78,3 +79,8 @@ def fit(
         verbose=verbose,
     )
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities, float32 (N, 10)."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
