@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline params test lint ui lock clean
+.PHONY: help install pipeline params test lint ui bench lock clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: install ## Lint and format-check with ruff
 
 ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts
+
+bench: install ## Benchmark the pipeline against the reference script (needs MNIST_MIRROR); writes docs/benchmarks.md
+	$(BIN)/python benchmarks/bench.py --scaling
 
 lock: install ## Re-pin requirements.lock to what is installed now
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mnist-pipeline' > requirements.lock
