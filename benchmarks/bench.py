@@ -126,39 +126,28 @@ def mlp_training_gflop(units: int, train_size: int, val_size: int, epochs: int) 
 
 
 def spread(values: list[float], digits: int = 2) -> str:
-    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def machine() -> str:
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = names[0] if names else platform.processor()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    from importlib import metadata
-
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}" for p in ("tensorflow-cpu", "keras", "mlflow", "dvc", "numpy") if _installed(p)
-    )
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}"
+    packages = ("tensorflow-cpu", "tensorflow", "keras", "mlflow", "dvc", "numpy")
+    versions = ", ".join(f"{p} {_version(p)}" for p in packages if _version(p))
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {system}; {versions}"
 
 
-def _installed(package: str) -> bool:
+def _version(package: str) -> str:
     from importlib import metadata
 
     try:
-        metadata.version(package)
+        return metadata.version(package)
     except metadata.PackageNotFoundError:
-        return False
-    return True
+        return ""
 
 
 def main() -> None:
@@ -198,10 +187,8 @@ def main() -> None:
             cold = cold_repro(clone, env)
             noop = measured("dvc repro", clone, env)
             rounds.append((reference, cold, noop))
-            print(
-                f"round {i + 1}/{args.runs}: reference {reference.wall_s:.2f}s, cold repro {cold.wall_s:.2f}s, no-op {noop.wall_s:.2f}s",
-                file=sys.stderr,
-            )
+            walls = f"reference {reference.wall_s:.2f}s, cold repro {cold.wall_s:.2f}s, no-op {noop.wall_s:.2f}s"
+            print(f"round {i + 1}/{args.runs}: {walls}", file=sys.stderr)
         metrics = json.loads((clone / "reports" / "metrics.json").read_text())
         params = yaml.safe_load((clone / "params.yaml").read_text())
         train_size = _split_size(clone, "train")
@@ -254,24 +241,25 @@ def render(
     fit = [r["phases_s"]["fit"] for r in by_stage["train"]]
     floor = flop / rate
     reference_accuracy = accuracy_of_reference(rounds[-1][0].output)
+    smoke = f"; smoke settings: subset={args.subset}, epochs={args.epochs}" if args.subset or args.epochs else ""
+    when = f"Measured {datetime.date.today().isoformat()} with `make bench`"
+    peaks = [spread([m.peak_rss_mib for m in column], 0) for column in zip(*rounds, strict=True)]
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.date.today().isoformat()} with `make bench` ({args.runs} alternating rounds after {args.warmup} warm-up"
-        + (f"; smoke settings: subset={args.subset}, epochs={args.epochs}" if args.subset or args.epochs else "")
-        + ").",
+        f"{when} ({args.runs} alternating rounds after {args.warmup} warm-up{smoke}).",
         "",
         f"Machine: {machine()}.",
         "",
         "## Pipeline against the reference script",
         "",
-        "Wall seconds, median (min–max) over the rounds; the ratio is taken pair by pair.",
+        "Wall seconds, median (min-max) over the rounds; the ratio is taken pair by pair.",
         "",
         "| what | wall s | peak RSS MiB (largest process) |",
         "| --- | --- | --- |",
-        f"| (a) reference script `{reference_cmd}` | {spread(reference)} | {spread([r.peak_rss_mib for r, _, _ in rounds], 0)} |",
-        f"| (b) cold `dvc repro` (download from the mirror through evaluate, MLflow on) | {spread(cold)} | {spread([c.peak_rss_mib for _, c, _ in rounds], 0)} |",
-        f"| (c) no-op `dvc repro` | {spread(noop)} | {spread([n.peak_rss_mib for _, _, n in rounds], 0)} |",
+        f"| (a) reference script `{reference_cmd}` | {spread(reference)} | {peaks[0]} |",
+        f"| (b) cold `dvc repro` (mirror download through evaluate, MLflow on) | {spread(cold)} | {peaks[1]} |",
+        f"| (c) no-op `dvc repro` | {spread(noop)} | {peaks[2]} |",
         f"| **(b)/(a)** per pair: {', '.join(f'{x:.2f}' for x in ratios)} | **{statistics.median(ratios):.2f}** | |",
         "",
         f"Test accuracy: reference {reference_accuracy:.4f}, pipeline {metrics['test_accuracy']:.4f}.",
@@ -289,20 +277,21 @@ def render(
         walls = [r["wall_s"] for r in records]
         mlflow = [r["phases_s"].get("import_mlflow", 0.0) + r["phases_s"].get("mlflow", 0.0) for r in records]
         share = statistics.median(m / w for m, w in zip(mlflow, walls, strict=True))
-        lines.append(
-            f"| {stage} | {spread(walls)} | {spread([r['peak_rss_mib'] for r in records], 0)} | {spread(mlflow)} | {share:.0%} | {'yes' if records[0]['tensorflow_loaded'] else 'no'} |"
-        )
+        rss = spread([r["peak_rss_mib"] for r in records], 0)
+        tensorflow = "yes" if records[0]["tensorflow_loaded"] else "no"
+        lines.append(f"| {stage} | {spread(walls)} | {rss} | {spread(mlflow)} | {share:.0%} | {tensorflow} |")
     stage_total = statistics.median(sum(r["wall_s"] for r in c.profile) for _, c, _ in rounds)
     lines += [
         "",
-        f"Stages add up to {stage_total:.2f} s of the cold repro's {statistics.median(cold):.2f} s; the rest is DVC itself "
-        "(start-up, hashing outputs, filling its cache).",
+        f"Stages add up to {stage_total:.2f} s of the cold repro's {statistics.median(cold):.2f} s; "
+        "the rest is DVC itself (start-up, hashing outputs, filling its cache).",
         "",
         "## Training against the compute floor",
         "",
-        f"- Matmul rate measured here (TensorFlow, fp32, 2048², all cores): **{rate:.0f} GFLOP/s**.",
-        f"- FLOPs of the run (dense layers; training 3× forward, validation forward): {flop:.1f} GFLOP → floor **{floor:.2f} s**.",
-        f"- `model.fit` in the train stage: **{spread(fit)} s** = **{statistics.median(fit) / floor:.1f}×** the floor.",
+        f"- Matmul rate measured here (TensorFlow, fp32, 2048x2048, all cores): **{rate:.0f} GFLOP/s**.",
+        f"- FLOPs of the run (dense layers; training 3x forward, validation forward): {flop:.1f} GFLOP, "
+        f"so the floor is **{floor:.2f} s**.",
+        f"- `model.fit` in the train stage: **{spread(fit)} s** = **{statistics.median(fit) / floor:.1f}x** the floor.",
     ]
     if scaling:
         lines += [
