@@ -96,8 +96,9 @@ def save_splits(splits: dict[str, Split], out_dir: Path) -> None:
 
 
 def load_split(data_dir: Path, name: str) -> Split:
+    """Memory-mapped: pages are read when used (evaluate never touches the images)."""
     try:
-        return Split(np.load(data_dir / f"x_{name}.npy"), np.load(data_dir / f"y_{name}.npy"))
+        return Split(*(np.load(data_dir / f"{part}_{name}.npy", mmap_mode="r") for part in ("x", "y")))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the {name} split in {data_dir} ({exc}); run `dvc repro preprocess`") from None
 
