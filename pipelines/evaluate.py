@@ -15,9 +15,20 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="folder written by the train stage")
     parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the test metrics")
     parser.add_argument("--predictions", type=Path, required=True, help="CSV file of actual vs predicted digits")
+    parser.add_argument("--figures", type=Path, required=True, help="folder for the evaluation pictures")
+    parser.add_argument("--per-class", type=Path, required=True, help="CSV file of per-digit precision/recall/F1")
     args = parser.parse_args()
     metrics = run_or_exit(
-        lambda: evaluate_stage(load_params(), args.data, args.model, args.metrics, args.predictions, workspace_root())
+        lambda: evaluate_stage(
+            load_params(),
+            args.data,
+            args.model,
+            args.metrics,
+            args.predictions,
+            workspace_root(),
+            figures_dir=args.figures,
+            per_class_file=args.per_class,
+        )
     )
     print(f"test_accuracy={metrics['test_accuracy']:.4f} test_loss={metrics['test_loss']:.4f}")
 

@@ -107,3 +107,52 @@ def test_changing_epochs_reruns_train_and_evaluate_only(repo: tuple[Path, dict[s
     )
     assert [r.data.params["train.epochs"] for r in runs] == ["2", "1"]
     assert len(client.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2
+
+
+def test_the_better_run_is_champion_and_loads_by_alias(
+    repo: tuple[Path, dict[str, str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    import numpy as np
+
+    path, _, _ = repo
+    client = store(path)
+    runs = client.search_runs([client.get_experiment_by_name("mnist").experiment_id])
+    assert len(runs) == 2  # 1 epoch, then 2 epochs
+    versions = client.search_model_versions("name = 'mnist-classifier'")
+    assert sorted(v.run_id for v in versions) == sorted(r.info.run_id for r in runs)
+    best = max(runs, key=lambda r: r.data.metrics["test_accuracy"])
+    assert client.get_model_version_by_alias("mnist-classifier", "champion").run_id == best.info.run_id
+
+    uri = f"sqlite:///{path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/mnist-classifier@champion")
+    x, y = np.load(path / "data/processed/x_test.npy")[:200], np.load(path / "data/processed/y_test.npy")[:200]
+    probabilities = np.asarray(model.predict(x))
+    assert probabilities.shape == (200, 10)
+    assert np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1)) > 0.7
+
+
+def test_runs_command_lists_the_runs_best_first_with_the_champion_marked(
+    repo: tuple[Path, dict[str, str], str],
+) -> None:
+    path, env, _ = repo
+    lines = run(["mnist-pipeline", "runs", "--sort", "test_accuracy"], path, env).stdout.splitlines()
+    header = [
+        "run",
+        "sweep",
+        "model",
+        "units",
+        "epochs",
+        "learning_rate",
+        "test_accuracy",
+        "val_accuracy",
+        "status",
+        "id",
+    ]
+    assert lines[0].split() == header
+    rows = [line.removeprefix("* ").split() for line in lines[2:]]
+    assert sorted(row[0] for row in rows) == ["mlp-u128-e1", "mlp-u128-e2"]
+    assert float(rows[0][-4]) >= float(rows[1][-4]) and all(row[-2] == "FINISHED" for row in rows)
+    assert lines[2].startswith("* ") and not lines[3].startswith("* ")  # the champion is the best

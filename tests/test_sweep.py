@@ -1,4 +1,5 @@
-"""A real 2x2 Hydra multirun in a temporary copy of the repository: one MLflow run per job."""
+"""Real Hydra multiruns in a temporary copy of the repository: a parent MLflow run per sweep,
+a nested child run per job, parallel (joblib) jobs equal to sequential ones, failing jobs."""
 
 from __future__ import annotations
 
@@ -11,28 +12,124 @@ from mlflow.tracking import MlflowClient
 from conftest import copy_repo, pipeline_env, run, set_conf
 
 pytestmark = pytest.mark.slow
+PARENT = "mlflow.parentRunId"
 
 
-def test_multirun_logs_one_run_per_combination(tmp_path: Path, mnist_mirror: Path) -> None:
-    repo = copy_repo(tmp_path)
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> tuple[Path, dict[str, str]]:
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
     env = pipeline_env(mnist_mirror)
     set_conf(repo, "data/mnist.yaml", subset=1000)
     run(["mnist-pipeline", "params"], repo, env)
-    sweep = run([sys.executable, "pipelines/sweep.py", "-m", "model.units=16,32", "train.epochs=1,2"], repo, env)
-    assert sweep.stderr.count("Launching 4 jobs") + sweep.stdout.count("Launching 4 jobs") == 1
+    return repo, env
 
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+def sweep(repo: Path, env: dict[str, str], *args: str, check: bool = True):
+    return run([sys.executable, "pipelines/sweep.py", "-m", *args], repo, env, check=check)
+
+
+def runs_of(uri: str) -> tuple[MlflowClient, list]:
+    client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("mnist")
     assert experiment is not None
-    runs = client.search_runs([experiment.experiment_id])
-    combos = sorted((r.data.params["model.units"], r.data.params["train.epochs"]) for r in runs)
-    assert combos == [("16", "1"), ("16", "2"), ("32", "1"), ("32", "2")]
-    for tracked in runs:
-        assert tracked.info.status == "FINISHED"
-        assert 0.3 < tracked.data.metrics["test_accuracy"] <= 1.0
-        assert tracked.data.tags["launched_by"] == "sweep"
-        epochs = int(tracked.data.params["train.epochs"])
-        assert len(client.get_metric_history(tracked.info.run_id, "val_accuracy")) == epochs
-    # The sweep reused the pipeline's processed data rather than writing its own copy.
-    assert (repo / "data/processed/x_train.npy").is_file()
-    assert not list((repo / "outputs").rglob("x_train.npy"))
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def combo(tracked) -> tuple[str, str]:
+    return tracked.data.params["model.units"], tracked.data.params["train.epochs"]
+
+
+@pytest.fixture(scope="module")
+def parallel(repo: tuple[Path, dict[str, str]]) -> tuple[MlflowClient, list]:
+    """A 2x2 sweep with two parallel joblib workers, started with no MLflow store at all."""
+    path, env = repo
+    assert not (path / "mlflow.db").exists()
+    sweep(path, env, "model.units=16,32", "train.epochs=1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    return runs_of(f"sqlite:///{path / 'mlflow.db'}")
+
+
+def test_parallel_sweep_is_one_parent_with_four_nested_children(parallel, repo) -> None:
+    client, runs = parallel
+    parents = [r for r in runs if PARENT not in r.data.tags]
+    assert len(parents) == 1 and len(runs) == 5
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get(PARENT) == parent.info.run_id]
+    assert sorted(map(combo, children)) == [("16", "1"), ("16", "2"), ("32", "1"), ("32", "2")]
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep-u16,32-e1,2"
+    assert parent.data.params == {"model.units": "16,32", "train.epochs": "1,2"}
+    assert parent.data.tags["sweep.launcher"] == "joblib" and parent.data.tags["sweep.failed_jobs"] == "0"
+    for child in children:
+        units, epochs = combo(child)
+        assert child.info.status == "FINISHED"
+        assert child.info.run_name == f"mlp-u{units}-e{epochs}"
+        assert child.data.tags["launched_by"] == "sweep"
+        assert child.data.tags["data.source"] == "dvc:preprocess"  # the shared, DVC-tracked data
+        assert 0.3 < child.data.metrics["test_accuracy"] <= 1.0
+        assert len(client.get_metric_history(child.info.run_id, "val_accuracy")) == int(epochs)
+        hydra_files = {a.path for a in client.list_artifacts(child.info.run_id, "config/hydra")}
+        assert hydra_files == {f"config/hydra/{f}" for f in ("config.yaml", "hydra.yaml", "overrides.yaml")}
+        figures = {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(child.info.run_id, "figures")}
+        assert figures == {"training_curves.png", "confusion_matrix.png", "misclassified.png", "sample_predictions.png"}
+    best = max(children, key=lambda r: r.data.metrics["val_accuracy"])
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best_val_accuracy"] == best.data.metrics["val_accuracy"]
+    assert parent.data.metrics["best_test_accuracy"] == best.data.metrics["test_accuracy"]
+    assert "sweep_runs.txt" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    # Four jobs registered concurrently; the champion is still the best test accuracy.
+    champion = client.get_model_version_by_alias("mnist-classifier", "champion")
+    assert champion.run_id == max(children, key=lambda r: r.data.metrics["test_accuracy"]).info.run_id
+    path, _ = repo
+    assert not list((path / "outputs").rglob("x_train.npy"))  # no job preprocessed its own copy
+
+
+def test_sequential_sweep_matches_parallel_and_survives_failing_jobs(parallel, repo, tmp_path: Path) -> None:
+    path, env = repo
+    uri = f"sqlite:///{tmp_path / 'sequential.db'}"
+    done = sweep(path, {**env, "MLFLOW_TRACKING_URI": uri}, "model.units=16,0,32", "train.epochs=1,2", check=False)
+    assert done.returncode != 0
+    assert "job 2 (model.units=0 train.epochs=1) failed: model.units=0 must be > 0" in done.stderr
+    _, runs = runs_of(uri)
+    parent = next(r for r in runs if PARENT not in r.data.tags)
+    children = [r for r in runs if r is not parent]
+    failed = [r for r in children if r.info.status == "FAILED"]
+    assert sorted(map(combo, failed)) == [("0", "1"), ("0", "2")]
+    assert all("model.units=0 must be > 0" in r.data.tags["error"] for r in failed)
+    finished = {combo(r): r.data.metrics for r in children if r.info.status == "FINISHED"}
+    assert len(finished) == 4  # the jobs after the failures ran too
+    assert parent.info.status == "FINISHED" and parent.data.tags["sweep.failed_jobs"] == "2"
+    # Same seeds, same data: each job gives what its parallel twin gave.
+    _, parallel_runs = parallel
+    for twin in (r for r in parallel_runs if PARENT in r.data.tags):
+        for key in ("val_accuracy", "test_accuracy", "test_loss"):
+            assert finished[combo(twin)][key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
+
+
+def test_optuna_trials_are_child_runs_and_the_parent_names_the_best(repo, tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the [optuna] extra is not installed")
+    import yaml
+
+    path, env = repo
+    uri = f"sqlite:///{tmp_path / 'optuna.db'}"
+    sweep_dir = tmp_path / "study"
+    run(
+        [
+            sys.executable,
+            "pipelines/sweep.py",
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=2",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        path,
+        {**env, "MLFLOW_TRACKING_URI": uri},
+    )
+    _, runs = runs_of(uri)
+    parent = next(r for r in runs if PARENT not in r.data.tags)
+    trials = [r for r in runs if r is not parent]
+    assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
+    assert parent.info.run_name == "optuna-u-lr-e" and parent.data.tags["sweep.sweeper"] == "optuna"
+    assert parent.data.params["search.model.units"] == "choice(32, 64, 128, 256)"
+    study = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    best = max(trials, key=lambda r: r.data.metrics["val_accuracy"])
+    assert study["best_value"] == pytest.approx(best.data.metrics["val_accuracy"])  # trials return val_accuracy
+    assert int(best.data.params["model.units"]) == study["best_params"]["model.units"]
+    assert parent.data.tags["best_run_id"] == best.info.run_id

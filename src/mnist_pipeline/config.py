@@ -21,6 +21,7 @@ MODEL_NAMES = ("mlp",)
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
 SUBSET_STRATEGIES = ("first", "stratified")
+METRIC_MODES = ("max", "min")
 TRAIN_SET_SIZE = 60_000
 
 
@@ -98,6 +99,19 @@ class TrackingConfig:
 
 
 @dataclass
+class RegistryConfig:
+    model_name: Optional[str]  # noqa: UP045 (OmegaConf needs typing.Optional)
+    champion_metric: str
+    champion_mode: str
+
+    def __post_init__(self) -> None:
+        if self.model_name is not None:
+            _require(bool(self.model_name.strip()), "registry.model_name must not be empty (null: register nothing)")
+        _require(bool(self.champion_metric.strip()), "registry.champion_metric must not be empty")
+        _require_choice("registry.champion_mode", self.champion_mode, METRIC_MODES)
+
+
+@dataclass
 class PipelineConfig:
     """Every key is required: the values live in conf/ only, never as defaults here."""
 
@@ -105,6 +119,7 @@ class PipelineConfig:
     model: ModelConfig
     train: TrainConfig
     tracking: TrackingConfig
+    registry: RegistryConfig
 
 
 def validate(raw: DictConfig | dict[str, Any]) -> PipelineConfig:

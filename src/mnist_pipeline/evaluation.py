@@ -61,3 +61,20 @@ def evaluate(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> Evaluatio
         predicted=predicted,
         confidence=normalised[np.arange(len(predicted)), predicted],
     )
+
+
+def per_class_report(matrix: np.ndarray) -> list[dict[str, float]]:
+    """Precision, recall, F1 and support per digit from a confusion matrix (rows: actual).
+
+    A digit never predicted (or never present) gets 0 for the undefined ratio, as scikit-learn does.
+    """
+    true_positives = np.diag(matrix).astype(float)
+    predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(true_positives, predicted, out=np.zeros_like(true_positives), where=predicted > 0)
+    recall = np.divide(true_positives, support, out=np.zeros_like(true_positives), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(true_positives), where=both > 0)
+    return [
+        {"digit": digit, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+        for digit, (p, r, f, n) in enumerate(zip(precision, recall, f1, support, strict=True))
+    ]

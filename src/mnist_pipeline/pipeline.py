@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,9 +21,14 @@ from mnist_pipeline.fsutil import atomic_dir, atomic_file
 from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
 from mnist_pipeline.profiling import phase
 
+if TYPE_CHECKING:
+    from mnist_pipeline.tracking import TrackedRun
+
 MODEL_FILE = "model.keras"
 RUN_FILE = "mlflow_run.json"
 PROBABILITIES_FILE = "test_probabilities.npy"
+FIGURES_ARTIFACTS = "figures"  # MLflow artifact folder of every picture
+CONFIG_ARTIFACTS = "config"  # MLflow artifact folder of the run's configuration
 
 
 def download_stage(config: PipelineConfig, raw_dir: Path) -> list[Path]:
@@ -35,10 +40,6 @@ def preprocess_stage(config: PipelineConfig, raw_dir: Path, out_dir: Path) -> di
     return preprocess(raw_dir, out_dir, config.data)
 
 
-def run_name(config: PipelineConfig) -> str:
-    return f"{config.model.name}-u{config.model.units}-e{config.train.epochs}"
-
-
 def train_stage(
     config: PipelineConfig,
     data_dir: Path,
@@ -46,8 +47,12 @@ def train_stage(
     history_file: Path,
     root: Path,
     tags: dict[str, str] | None = None,
+    *,
+    run_id: str | None = None,
+    figures_dir: Path | None = None,
+    params_file: Path | None = None,
 ) -> str:
-    """Fit the configured model, log it to a new MLflow run, and return that run's id.
+    """Fit the configured model, log it to a new MLflow run (or to `run_id`), and return the run's id.
 
     While the model is in memory it also scores the test set, so the evaluate stage needs
     neither TensorFlow nor a model reload; nothing from the test set feeds back into training.
@@ -56,11 +61,15 @@ def train_stage(
         from mnist_pipeline.training import fit, predict
     with phase("import_mlflow"):
         from mnist_pipeline import tracking
+    from mnist_pipeline import identity, naming, plots
 
     train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
-    with tracking.pipeline_run(config.tracking, root, run_name=run_name(config), tags=tags) as run:
+    name = None if run_id else naming.run_name(to_container(config), naming.reference(root))
+    run_tags = identity.run_tags(data_dir, tags)
+    with tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags) as run:
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
+        log_config(run, config, params_file)
         with phase("fit"):
             model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
         probabilities = predict(model, load_split(data_dir, "test").x)
@@ -70,16 +79,30 @@ def train_stage(
             (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
         write_history(history, history_file)
         run.log_artifact(history_file, "reports")
+        if figures_dir is not None:
+            with phase("pictures"):
+                plots.write_training_figures(history, figures_dir)
+            run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
         run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
         return run.run_id
 
 
 def evaluate_stage(
-    config: PipelineConfig, data_dir: Path, model_dir: Path, metrics_file: Path, predictions_file: Path, root: Path
+    config: PipelineConfig,
+    data_dir: Path,
+    model_dir: Path,
+    metrics_file: Path,
+    predictions_file: Path,
+    root: Path,
+    *,
+    figures_dir: Path | None = None,
+    per_class_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Score the trained model's test-set probabilities; logs into the run that trained it."""
+    """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model."""
     with phase("import_mlflow"):
         from mnist_pipeline import tracking
+    from mnist_pipeline import plots, registry
+    from mnist_pipeline.evaluation import per_class_report
 
     run_id = read_run_id(model_dir)
     test = load_split(data_dir, "test")
@@ -101,18 +124,60 @@ def evaluate_stage(
             {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
             "reports/confusion_matrix.json",
         )
+        report = per_class_report(result.confusion_matrix())
+        run.log_metrics({"test_macro_f1": sum(row["f1"] for row in report) / len(report)})
+        if per_class_file is not None:
+            write_rows(report, per_class_file)
+            run.log_artifact(per_class_file, "reports")
+        if figures_dir is not None:
+            with phase("pictures"):
+                plots.write_evaluation_figures(result, test.x, figures_dir)
+            run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
+        with phase("registry"):
+            registered = registry.register(config.registry, config.tracking, root, run.run_id)
+        if registered is not None:
+            run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
         return metrics
 
 
 def train_and_evaluate(
-    config: PipelineConfig, data_dir: Path, out_dir: Path, root: Path, tags: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Train then evaluate into `out_dir` (a sweep job's folder): one MLflow run."""
-    model_dir = out_dir / "models"
-    train_stage(config, data_dir, model_dir, out_dir / "reports" / "train_history.csv", root, tags)
-    return evaluate_stage(
-        config, data_dir, model_dir, out_dir / "reports" / "metrics.json", out_dir / "reports" / "predictions.csv", root
+    config: PipelineConfig,
+    data_dir: Path,
+    out_dir: Path,
+    root: Path,
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Train then evaluate into `out_dir` (a sweep job's folder): one MLflow run, its id and test metrics."""
+    model_dir, reports = out_dir / "models", out_dir / "reports"
+    run_id = train_stage(
+        config,
+        data_dir,
+        model_dir,
+        reports / "train_history.csv",
+        root,
+        tags,
+        run_id=run_id,
+        figures_dir=reports / "figures" / "train",
     )
+    metrics = evaluate_stage(
+        config,
+        data_dir,
+        model_dir,
+        reports / "metrics.json",
+        reports / "predictions.csv",
+        root,
+        figures_dir=reports / "figures" / "evaluate",
+        per_class_file=reports / "per_class_metrics.csv",
+    )
+    return run_id, metrics
+
+
+def log_config(run: TrackedRun, config: PipelineConfig, params_file: Path | None) -> None:
+    """The resolved config, and the params.yaml it came from (DVC stages), as run artifacts."""
+    run.log_dict(to_container(config), f"{CONFIG_ARTIFACTS}/resolved.yaml")
+    if params_file is not None:
+        run.log_artifact(params_file, CONFIG_ARTIFACTS)
 
 
 def load_probabilities(model_dir: Path) -> np.ndarray:
@@ -152,3 +217,11 @@ def write_predictions(actual: Any, predicted: Any, path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["actual", "predicted"])
         writer.writerows(zip(actual.tolist(), predicted.tolist(), strict=True))
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """A table as CSV, one dict per row (floats to 4 decimals)."""
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows)

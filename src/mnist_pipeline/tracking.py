@@ -8,8 +8,11 @@ copies) writes to the same place; MLFLOW_TRACKING_URI or `tracking.uri` switch t
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -45,6 +48,7 @@ def tracking_uri(config: TrackingConfig, root: Path) -> str:
 def ensure_experiment(config: TrackingConfig, root: Path) -> str:
     """Create the store and experiment if needed (once, before any run) and return its id."""
     uri = tracking_uri(config, root)
+    _bound_http_retries()
     _use_uri(uri)
     client = MlflowClient(uri)
     try:
@@ -60,6 +64,11 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
                 raise
             return found.experiment_id
     except MlflowException as exc:
+        if _unreachable(exc):
+            raise PipelineError(
+                f"MLflow tracking server {uri} is not reachable ({_unreachable(exc)}): start it, or point "
+                f"{TRACKING_URI_ENV} / tracking.uri at a running one"
+            ) from None
         raise PipelineError(
             f"MLflow store {uri} is not usable ({_first_line(exc)}); check {TRACKING_URI_ENV} / tracking.uri"
         ) from None
@@ -97,6 +106,14 @@ class TrackedRun:
     @timed("mlflow")
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_path=folder)
+
+    @timed("mlflow")
+    def log_artifacts(self, directory: Path, folder: str | None = None) -> None:
+        mlflow.log_artifacts(str(directory), artifact_path=folder)
+
+    @timed("mlflow")
+    def set_tags(self, tags: dict[str, str]) -> None:
+        mlflow.set_tags(tags)
 
     @timed("mlflow")
     def log_dict(self, data: dict[str, Any], file_name: str) -> None:
@@ -178,3 +195,175 @@ def _requirements() -> list[str]:
 
 def _first_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
+
+
+# Runs that are not this process's active run (a sweep's parent and children, written by the
+# Hydra callback), queries for tables, and the model registry.
+
+PARENT_TAG = "mlflow.parentRunId"
+RUN_KIND_TAG = "run_kind"  # "sweep" for a sweep's parent run
+# MLflow retries a request for minutes by default (7 retries, backoff factor 2, 120 s
+# timeout); a tracking server that is down must fail a run in seconds. Set in the
+# environment, these variables win.
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def store_exists(config: TrackingConfig, root: Path) -> bool:
+    """False only for a local SQLite store whose file is not there yet (a server always counts)."""
+    uri = tracking_uri(config, root)
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).is_file()
+
+
+def _unreachable(exc: BaseException) -> str:
+    """Why an HTTP store did not answer ("connection refused", "timed out"), or "" if it did."""
+    text = str(exc)
+    for symptom, reason in (
+        ("refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("Max retries", "no answer"),
+    ):
+        if symptom in text:
+            return reason
+    return ""
+
+
+def _bound_http_retries() -> None:
+    for name, value in HTTP_LIMITS.items():
+        os.environ.setdefault(name, value)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as plain data, for tables and comparisons."""
+
+    run_id: str
+    name: str
+    status: str
+    start_time: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.tags.get(PARENT_TAG)
+
+
+@contextmanager
+def _store(config: TrackingConfig, root: Path, doing: str) -> Iterator[tuple[MlflowClient, str]]:
+    """A client and the experiment id; MLflow errors become one-line `PipelineError`s."""
+    experiment_id = ensure_experiment(config, root)
+    try:
+        yield MlflowClient(tracking_uri(config, root)), experiment_id
+    except MlflowException as exc:
+        raise PipelineError(f"MLflow could not {doing}: {_first_line(exc)}") from None
+
+
+def create_run(
+    config: TrackingConfig,
+    root: Path,
+    name: str,
+    tags: dict[str, str],
+    *,
+    parent_id: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> str:
+    """Create a RUNNING run (a child of `parent_id` if given) without making it active here."""
+    with _store(config, root, f"create run {name}") as (client, experiment_id):
+        source = {"mlflow.source.name": sys.argv[0], "mlflow.source.type": "LOCAL", "mlflow.user": getpass.getuser()}
+        all_tags = {**source, **git_tags(root), **tags, **({PARENT_TAG: parent_id} if parent_id else {})}
+        run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
+    if params:
+        update_run(config, root, run_id, params=params)
+    return run_id
+
+
+def update_run(
+    config: TrackingConfig,
+    root: Path,
+    run_id: str,
+    *,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    artifacts: dict[str, Path] | None = None,
+) -> None:
+    """Log params, metrics, tags and artifacts (`{artifact folder ("": top): file or folder}`) to a run by id."""
+    with _store(config, root, f"update run {run_id}") as (client, _):
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in (metrics or {}).items()],
+            params=[Param(k, "null" if v is None else str(v)) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        )
+        for folder, path in (artifacts or {}).items():
+            if path.is_dir():
+                client.log_artifacts(run_id, str(path), folder or None)
+            elif path.is_file():
+                client.log_artifact(run_id, str(path), folder or None)
+
+
+def end_run(config: TrackingConfig, root: Path, run_id: str, status: str) -> None:
+    """Set a run's final status (FINISHED, FAILED or KILLED)."""
+    with _store(config, root, f"end run {run_id}") as (client, _):
+        client.set_terminated(run_id, status)
+
+
+def find_runs(config: TrackingConfig, root: Path, *, parent_id: str | None = None) -> list[RunRecord]:
+    """The experiment's runs (or the children of `parent_id`), newest first."""
+    query = f"tags.`{PARENT_TAG}` = '{parent_id}'" if parent_id else ""
+    with _store(config, root, "search runs") as (client, experiment_id):
+        found = client.search_runs(
+            [experiment_id], filter_string=query, max_results=5000, order_by=["attributes.start_time DESC"]
+        )
+        return [_record(run) for run in found]
+
+
+def get_run(config: TrackingConfig, root: Path, run_id: str) -> RunRecord:
+    """One run; its metrics are each metric's last value (for per-epoch metrics: the last epoch's)."""
+    with _store(config, root, f"read run {run_id}") as (client, _):
+        return _record(client.get_run(run_id))
+
+
+def _record(run: Any) -> RunRecord:
+    info, data = run.info, run.data
+    return RunRecord(
+        info.run_id,
+        info.run_name or "",
+        info.status,
+        info.start_time or 0,
+        dict(data.params),
+        dict(data.metrics),
+        dict(data.tags),
+    )
+
+
+def register_model_version(
+    config: TrackingConfig, root: Path, run_id: str, model_name: str, tags: dict[str, str]
+) -> str:
+    """Register the model that run `run_id` logged as a new version of `model_name`."""
+    with _store(config, root, f"register {model_name}") as (client, experiment_id):
+        models = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
+        if not models:
+            raise PipelineError(f"run {run_id} logged no model to register: run the train stage first")
+        version = mlflow.register_model(f"models:/{models[0].model_id}", model_name, tags=tags)
+        return str(version.version)
+
+
+def alias_run(config: TrackingConfig, root: Path, model_name: str, alias: str) -> tuple[str, str] | None:
+    """(version, run id) that `model_name@alias` points to, or None if the alias is unset."""
+    with _store(config, root, f"read {model_name}@{alias}") as (client, _):
+        try:
+            version = client.get_model_version_by_alias(model_name, alias)
+        except MlflowException:
+            return None
+        return str(version.version), str(version.run_id)
+
+
+def set_alias(config: TrackingConfig, root: Path, model_name: str, alias: str, version: str) -> None:
+    with _store(config, root, f"set {model_name}@{alias}") as (client, _):
+        client.set_registered_model_alias(model_name, alias, version)

@@ -1,0 +1,81 @@
+"""Run names that read as what a run changed: `mlp-u64-e10`, `mlp-u128-e5-lr0.01-sgd`.
+
+A name always carries the model and its headline values (units, epochs), then every other
+hyperparameter that differs from the reference configuration (`conf/` with no overrides),
+so a list of runs shows their differences at a glance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mnist_pipeline.config import flatten
+from mnist_pipeline.params import CONFIG_NAME, compose
+
+ALWAYS = ("model.name", "model.units", "train.epochs")
+# Short prefixes for the keys people sweep most; any other key is shown as `<last part><value>`.
+PREFIXES = {
+    "model.units": "u",
+    "train.epochs": "e",
+    "train.learning_rate": "lr",
+    "train.batch_size": "bs",
+    "train.seed": "seed",
+    "data.subset": "n",
+    "data.val_fraction": "val",
+}
+# Keys whose value says it all (`sgd`, `tanh`, `stratified`).
+VALUE_ONLY = ("model.name", "train.optimizer", "model.activation", "data.subset_strategy")
+# Where a run's data comes from and where it is logged do not change what it learns.
+NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_timeout")
+
+
+def run_name(config: dict[str, Any], reference: dict[str, Any]) -> str:
+    """Name for a run of the nested `config`, against the nested `reference` config."""
+    flat, base = flatten(config), flatten(reference)
+    keys = [k for k in ALWAYS if k in flat]
+    keys += [k for k in flat if k not in ALWAYS and not k.startswith(NOT_IDENTITY) and flat[k] != base.get(k)]
+    return "-".join(_part(key, flat[key]) for key in keys)
+
+
+def sweep_name(kind: str, overrides: list[str]) -> str:
+    """Name for a sweep's parent run: `sweep-u64,128-e5,10`, or `optuna-u-lr-e` for a search space."""
+    parts = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        value = value.replace(" ", "")
+        if value.endswith(")"):  # a search space such as choice(...) or interval(...): the key only
+            parts.append(PREFIXES.get(key, key.rsplit(".", 1)[-1]))
+        elif "," in value:
+            parts.append(_part(key, value))
+    return "-".join([kind, *parts])
+
+
+def reference(root: Path) -> dict[str, Any]:
+    """`conf/` with no overrides, the config that run names are measured against."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app: compose with its own loader
+        from hydra import compose as hydra_compose
+
+        container = OmegaConf.to_container(hydra_compose(config_name=CONFIG_NAME), resolve=True)
+        assert isinstance(container, dict)
+        return container
+    return compose(root)
+
+
+def _part(key: str, value: Any) -> str:
+    shown = _format(value)
+    if key in VALUE_ONLY:
+        return shown
+    return f"{PREFIXES.get(key, key.rsplit('.', 1)[-1])}{shown}"
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "all"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,137 @@
+"""The pictures people look at to judge a run: how it learned, where it fails, what it predicts.
+
+PNG files drawn with matplotlib's object API (no pyplot, so no global state and no display
+needed); matplotlib is imported only when a picture is drawn. Each stage writes its
+pictures into one folder, atomically, which DVC declares as plots and MLflow stores as
+artifacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mnist_pipeline.fsutil import atomic_dir
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from mnist_pipeline.evaluation import Evaluation
+
+TRAINING_CURVES = "training_curves.png"
+CONFUSION_MATRIX = "confusion_matrix.png"
+MISCLASSIFIED = "misclassified.png"
+SAMPLE_PREDICTIONS = "sample_predictions.png"
+GRID = 5  # digits per side of an image grid
+DPI = 100
+
+
+def write_training_figures(history: dict[str, list[float]], out_dir: Path) -> list[Path]:
+    """`training_curves.png` in `out_dir`, replacing the folder atomically."""
+    return _write({TRAINING_CURVES: training_curves(history)}, out_dir)
+
+
+def write_evaluation_figures(result: Evaluation, images: np.ndarray, out_dir: Path) -> list[Path]:
+    """Confusion matrix, misclassified digits and sample predictions in `out_dir` (atomically)."""
+    confidence = result.confidence
+    wrong = np.flatnonzero(result.actual != result.predicted)
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][: GRID * GRID]
+    return _write(
+        {
+            CONFUSION_MATRIX: confusion_matrix(result.confusion_matrix()),
+            MISCLASSIFIED: digit_grid(
+                images,
+                result.actual,
+                result.predicted,
+                confidence,
+                worst,
+                "Misclassified test digits, most confident first",
+            ),
+            SAMPLE_PREDICTIONS: digit_grid(
+                images,
+                result.actual,
+                result.predicted,
+                confidence,
+                np.arange(min(GRID * GRID, len(images))),
+                "Sample test predictions: true → predicted (confidence), wrong in red",
+            ),
+        },
+        out_dir,
+    )
+
+
+def training_curves(history: dict[str, list[float]]) -> Figure:
+    """Loss and accuracy per epoch, train against validation."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure((10, 4))
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if key in history:
+                values = history[key]
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+        ax.set(title=metric.capitalize(), xlabel="epoch", ylabel=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    return fig
+
+
+def confusion_matrix(matrix: np.ndarray) -> Figure:
+    """Counts of actual (rows) against predicted (columns) digits, each cell labelled."""
+    fig = _figure((7, 6))
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    labels = range(matrix.shape[0])
+    ax.set(xticks=labels, yticks=labels, xlabel="predicted", ylabel="actual", title="Confusion matrix (test set)")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        ax.text(
+            col, row, str(count), ha="center", va="center", fontsize=8, color="white" if count > threshold else "black"
+        )
+    return fig
+
+
+def digit_grid(
+    images: np.ndarray,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    indices: Sequence[int] | np.ndarray,
+    title: str,
+) -> Figure:
+    """Up to 5x5 digits, each titled `true -> predicted (confidence)`; wrong ones in red."""
+    fig = _figure((8, 8.8))
+    fig.suptitle(title)
+    axes = fig.subplots(GRID, GRID).ravel()
+    for ax in axes:
+        ax.axis("off")
+    if len(indices) == 0:
+        axes[GRID * GRID // 2].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)
+    for ax, index in zip(axes, indices, strict=False):
+        ax.imshow(images[index].reshape(images.shape[1], images.shape[2]), cmap="gray_r", vmin=0.0, vmax=1.0)
+        ok = actual[index] == predicted[index]
+        ax.set_title(
+            f"{actual[index]} → {predicted[index]} ({confidence[index]:.2f})",
+            fontsize=9,
+            color="black" if ok else "red",
+        )
+    return fig
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=DPI, layout="constrained")
+
+
+def _write(figures: dict[str, Figure], out_dir: Path) -> list[Path]:
+    with atomic_dir(out_dir) as tmp:
+        for name, fig in figures.items():
+            fig.savefig(tmp / name)
+    return [out_dir / name for name in figures]

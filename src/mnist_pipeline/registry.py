@@ -1,0 +1,69 @@
+"""The model registry's `champion`: the best model so far, by one configured metric.
+
+Every evaluated model becomes a new version of `registry.model_name`; the alias
+`champion` moves to it only when it beats the current champion, so
+`models:/<name>@champion` always loads the best model yet. Parallel sweep jobs on one
+machine decide one at a time (a file lock), so two cannot both think they won.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from mnist_pipeline import tracking
+from mnist_pipeline.config import RegistryConfig, TrackingConfig
+from mnist_pipeline.errors import ConfigError
+
+CHAMPION = "champion"
+LOCK_FILE = "mlflow.db-registry.lock"  # beside the local store, ignored by git with it
+
+
+@dataclass(frozen=True)
+class Registration:
+    model_name: str
+    version: str
+    champion: str  # the champion's version after this registration
+    score: float
+
+    @property
+    def promoted(self) -> bool:
+        return self.champion == self.version
+
+
+def register(registry: RegistryConfig, config: TrackingConfig, root: Path, run_id: str) -> Registration | None:
+    """Register run `run_id`'s model and move `champion` to it if it scores better; None if disabled."""
+    if registry.model_name is None:
+        return None
+    name, metric = registry.model_name, registry.champion_metric
+    score = _score(config, root, run_id, metric)
+    if score is None:
+        raise ConfigError(f"registry.champion_metric={metric!r} was not logged by run {run_id}; use a metric it logs")
+    with FileLock(root / LOCK_FILE):
+        version = tracking.register_model_version(config, root, run_id, name, {metric: f"{score:.6g}"})
+        current = tracking.alias_run(config, root, name, CHAMPION)
+        current_score = _score(config, root, current[1], metric) if current else None
+        if current is None or current_score is None or _beats(score, current_score, registry.champion_mode):
+            tracking.set_alias(config, root, name, CHAMPION, version)
+            return Registration(name, version, version, score)
+        return Registration(name, version, current[0], score)
+
+
+def champion_run(registry: RegistryConfig, config: TrackingConfig, root: Path) -> str | None:
+    """The run id of the current champion, or None."""
+    if registry.model_name is None:
+        return None
+    holder = tracking.alias_run(config, root, registry.model_name, CHAMPION)
+    return holder[1] if holder else None
+
+
+def _score(config: TrackingConfig, root: Path, run_id: str, metric: str) -> float | None:
+    value = tracking.get_run(config, root, run_id).metrics.get(metric)
+    return None if value is None or math.isnan(value) else value
+
+
+def _beats(score: float, best: float, mode: str) -> bool:
+    return score > best if mode == "max" else score < best

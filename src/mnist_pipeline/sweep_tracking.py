@@ -1,0 +1,251 @@
+"""Hydra callback: a sweep is one parent MLflow run, and each of its jobs a nested child run.
+
+Before any job starts (in the process that launches them) it validates the base config,
+creates the store and experiment once (so parallel jobs never race to create them),
+prepares the data once (so they never run `dvc repro` at the same time) and opens the
+parent run with the sweep's overrides. Each job's child run is created before the job's
+code runs and closed after it: FAILED if the job raised, which fails no other run. At
+the end the parent records its best child by `metric`, with that child's test accuracy,
+and the table of all children. Only `tracking` talks to MLflow; this module calls it.
+
+Configured in conf/config.yaml under `hydra.callbacks.mlflow`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_pipeline import identity, naming, sweep
+from mnist_pipeline.config import METRIC_MODES, TrackingConfig, flatten, validate
+from mnist_pipeline.errors import ConfigError
+from mnist_pipeline.fsutil import atomic_file
+from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.workspace import repo_root
+
+T = TypeVar("T")
+CALLBACK_KEY = "mlflow"  # the callback's key under hydra.callbacks
+STATE_FILE = "mlflow_sweep.json"
+SUMMARY_FILE = "sweep_runs.txt"
+ALSO_LOGGED = "test_accuracy"  # logged on the parent beside the best child's `metric`
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What every job of one sweep needs to know, written once into the sweep folder."""
+
+    root: str
+    folder: str  # the sweep's folder (a single run's folder without -m)
+    uri: str | None
+    experiment: str
+    parent_run_id: str | None
+    shared_data: str | None
+
+    def tracking(self) -> TrackingConfig:
+        return TrackingConfig(uri=self.uri, experiment=self.experiment)
+
+
+def sweep_metric(hydra_config: DictConfig) -> str:
+    """The metric a sweep optimises: the callback's `metric`, which each job returns to the sweeper."""
+    metric = OmegaConf.select(hydra_config, f"callbacks.{CALLBACK_KEY}.metric")
+    if not metric:
+        raise ConfigError(f"hydra.callbacks.{CALLBACK_KEY}.metric is not set: it names the metric a sweep optimises")
+    return str(metric)
+
+
+class MlflowSweepCallback(Callback):
+    def __init__(self, metric: str, mode: str) -> None:
+        if mode not in METRIC_MODES:
+            raise ConfigError(f"hydra.callbacks.{CALLBACK_KEY}.mode={mode!r} is not known; choose one of: max, min")
+        self.metric, self.mode = metric, mode
+        self._open: SweepState | None = None  # the parent run this process must close
+
+    # Multirun: the launching process opens and closes the parent run.
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._open = _or_exit(lambda: self._start(config, parent=True))
+        atexit.register(self._finish, complete=False)  # Hydra re-raises a failed job before on_multirun_end
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        atexit.unregister(self._finish)
+        self._finish(complete=True)
+
+    # A single Hydra run (no -m): data prepared the same way, no parent run.
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _or_exit(lambda: self._start(config, parent=False))
+
+    # Every job, in the process that runs it (also a joblib worker).
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        job_dir = Path(config.hydra.runtime.output_dir)
+        try:
+            state = _read_state(config)
+            run_id = self._create_child(config, state, job_dir) if state else None
+        except Exception as exc:  # a broken job config must fail its own run, not the sweep
+            _say(f"job {config.hydra.job.num}: no MLflow run created ({_one_line(exc)}); the job opens its own")
+            return
+        sweep.write_ticket(job_dir, sweep.JobTicket(run_id, state.shared_data if state else None))
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        from mnist_pipeline import tracking
+
+        state, ticket = _read_state(config), sweep.read_ticket(Path(config.hydra.runtime.output_dir))
+        if state is None or ticket is None or ticket.run_id is None:
+            return
+        root, tracked = Path(state.root), state.tracking()
+        if job_return.status == JobStatus.COMPLETED:
+            tracking.end_run(tracked, root, ticket.run_id, "FINISHED")
+            return
+        error = _one_line(job_return._return_value)
+        _say(f"job {config.hydra.job.num} ({' '.join(job_return.overrides or [])}) failed: {error}")
+        # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
+        logged = tracking.get_run(tracked, root, ticket.run_id).params
+        tracking.update_run(
+            tracked,
+            root,
+            ticket.run_id,
+            params=None if logged else flatten(_task_config(config)),
+            tags={"error": error},
+        )
+        tracking.end_run(tracked, root, ticket.run_id, "FAILED")
+
+    def _start(self, config: DictConfig, parent: bool) -> SweepState:
+        from mnist_pipeline import tracking
+
+        root = repo_root()
+        base = validate(_task_config(config))
+        shared = sweep.prepare_data(base, root)  # also the place a bad workspace fails, before any job
+        parent_id = None
+        if parent:
+            overrides = [str(o) for o in config.hydra.overrides.task]
+            space = {str(k): str(v) for k, v in (OmegaConf.select(config, "hydra.sweeper.params") or {}).items()}
+            kind = _plugin_name(config, "sweeper")
+            name = naming.sweep_name(
+                "sweep" if kind == "basic" else kind, [*overrides, *(f"{k}={v}" for k, v in space.items())]
+            )
+            tags = {
+                tracking.RUN_KIND_TAG: "sweep",
+                identity.LAUNCHED_BY: "sweep",
+                "sweep.dir": str(_state_dir(config).resolve()),
+                "sweep.sweeper": kind,
+                "sweep.launcher": _plugin_name(config, "launcher"),
+                "sweep.metric": f"{self.mode} {self.metric}",
+                "overrides": " ".join(overrides),
+            }
+            params = {
+                **dict(o.split("=", 1) for o in overrides if "=" in o),
+                **{f"search.{k}": v for k, v in space.items()},
+            }
+            parent_id = tracking.create_run(base.tracking, root, name, tags, params=params)
+            print(f"MLflow sweep run {name} ({parent_id}) in experiment {base.tracking.experiment!r}", flush=True)
+        else:
+            tracking.ensure_experiment(base.tracking, root)
+        folder = _state_dir(config).resolve()
+        state = SweepState(
+            str(root),
+            str(folder),
+            base.tracking.uri,
+            base.tracking.experiment,
+            parent_id,
+            str(shared) if shared else None,
+        )
+        with atomic_file(folder / STATE_FILE) as tmp:
+            tmp.write_text(json.dumps(asdict(state)) + "\n")
+        return state
+
+    def _create_child(self, config: DictConfig, state: SweepState, job_dir: Path) -> str:
+        from mnist_pipeline import tracking
+
+        root = Path(state.root)
+        task = _task_config(config)
+        tracked = TrackingConfig(**task["tracking"])
+        tags = {
+            identity.LAUNCHED_BY: identity.launched_by(),
+            "sweep.dir": state.folder,
+            "sweep.job": str(config.hydra.job.num),
+            "overrides": " ".join(str(o) for o in config.hydra.overrides.task),
+        }
+        name = naming.run_name(task, naming.reference(root))
+        run_id = tracking.create_run(tracked, root, name, tags, parent_id=state.parent_run_id)
+        hydra_dir = job_dir / str(config.hydra.output_subdir or ".hydra")
+        tracking.update_run(tracked, root, run_id, artifacts={"config/hydra": hydra_dir})
+        return run_id
+
+    def _finish(self, complete: bool) -> None:
+        """Close the parent: best child by the metric, the children's table, and a status."""
+        from mnist_pipeline import runs_table, tracking
+
+        state, self._open = self._open, None
+        if state is None or state.parent_run_id is None:
+            return
+        root, tracked, parent = Path(state.root), state.tracking(), state.parent_run_id
+        children = tracking.find_runs(tracked, root, parent_id=parent)
+        failed = [c for c in children if c.status == "FAILED"]
+        unfinished = [c for c in children if c.status not in ("FINISHED", "FAILED")]
+        ranked = runs_table.sort_runs(
+            [c for c in children if c.status == "FINISHED"], self.metric, ascending=self.mode == "min"
+        )
+        best = ranked[0] if ranked and self.metric in ranked[0].metrics else None
+        metrics = (
+            {f"best_{k}": best.metrics[k] for k in (self.metric, ALSO_LOGGED) if k in best.metrics} if best else {}
+        )
+        tags = {"sweep.jobs": str(len(children)), "sweep.failed_jobs": str(len(failed))}
+        if best:
+            tags |= {"best_run_id": best.run_id, "best_run_name": best.name}
+        summary = Path(state.folder) / SUMMARY_FILE
+        ordered = runs_table.sort_runs(children, self.metric, ascending=self.mode == "min")
+        summary.write_text(runs_table.format_table(ordered, self.metric) + "\n")
+        tracking.update_run(tracked, root, parent, metrics=metrics, tags=tags, artifacts={"": summary})
+        status = "KILLED" if unfinished and not complete else "FINISHED"
+        tracking.end_run(tracked, root, parent, status)
+        outcome = f"best {best.name}: {self.metric}={best.metrics[self.metric]:.4f}" if best else "no finished job"
+        print(f"MLflow sweep run {parent}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
+
+
+def _or_exit(start: Callable[[], T]) -> T:
+    """Hydra turns a callback's exception into a warning and goes on; a sweep that cannot be
+    tracked or has no data must stop before its jobs start instead."""
+    try:
+        return run_or_exit(start)
+    except Exception as exc:
+        print(f"error: the sweep cannot start: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _task_config(config: DictConfig) -> dict[str, Any]:
+    """The job's own config (everything but `hydra`), resolved, as a plain dict."""
+    task = {key: config[key] for key in config if key != "hydra"}
+    container = OmegaConf.to_container(OmegaConf.create(task), resolve=True)
+    assert isinstance(container, dict)
+    return container
+
+
+def _state_dir(config: DictConfig) -> Path:
+    return Path(config.hydra.sweep.dir if config.hydra.mode == RunMode.MULTIRUN else config.hydra.run.dir)
+
+
+def _read_state(config: DictConfig) -> SweepState | None:
+    path = _state_dir(config) / STATE_FILE
+    return SweepState(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def _plugin_name(config: DictConfig, group: str) -> str:
+    """`optuna` for hydra_plugins...OptunaSweeper, `basic` for BasicLauncher, ..."""
+    target = str(OmegaConf.select(config, f"hydra.{group}._target_") or "")
+    return target.rsplit(".", 1)[-1].removesuffix(group.capitalize()).lower() or "basic"
+
+
+def _one_line(exc: object) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _say(message: str) -> None:
+    print(f"sweep: {message}", file=sys.stderr, flush=True)
