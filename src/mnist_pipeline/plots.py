@@ -48,7 +48,7 @@ def write_evaluation_figures(result: Evaluation, images: np.ndarray, out_dir: Pa
                 result.predicted,
                 confidence,
                 worst,
-                "Misclassified test digits, most confident first",
+                "Misclassified test digits, most confident first: true → predicted (confidence)",
             ),
             SAMPLE_PREDICTIONS: digit_grid(
                 images,
@@ -105,22 +105,27 @@ def digit_grid(
     indices: Sequence[int] | np.ndarray,
     title: str,
 ) -> Figure:
-    """Up to 5x5 digits, each titled `true -> predicted (confidence)`; wrong ones in red."""
-    fig = _figure((8, 8.8))
-    fig.suptitle(title)
-    axes = fig.subplots(GRID, GRID).ravel()
-    for ax in axes:
-        ax.axis("off")
+    """Up to 5x5 digits, each labelled `true → predicted (confidence)`; wrong ones in red.
+
+    One image (a mosaic) with text labels: 25 separate axes would take seconds to draw.
+    """
+    side, pad = images.shape[1], 10  # pixels per digit, pixels between digits (room for a label)
+    cell = side + pad
+    mosaic = np.zeros((GRID * cell, GRID * cell), dtype=np.float32)
+    fig = _figure((8, 8.6))
+    ax = fig.subplots()
+    ax.set_title(title)
+    ax.axis("off")
+    for slot, index in enumerate(list(indices)[: GRID * GRID]):
+        row, col = divmod(slot, GRID)
+        top, left = row * cell + pad, col * cell + pad // 2
+        mosaic[top : top + side, left : left + side] = images[index].reshape(side, side)
+        color = "black" if actual[index] == predicted[index] else "red"
+        label = f"{actual[index]} → {predicted[index]} ({confidence[index]:.2f})"
+        ax.text(left + side / 2, top - 1.5, label, ha="center", va="bottom", fontsize=9, color=color)
     if len(indices) == 0:
-        axes[GRID * GRID // 2].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)
-    for ax, index in zip(axes, indices, strict=False):
-        ax.imshow(images[index].reshape(images.shape[1], images.shape[2]), cmap="gray_r", vmin=0.0, vmax=1.0)
-        ok = actual[index] == predicted[index]
-        ax.set_title(
-            f"{actual[index]} → {predicted[index]} ({confidence[index]:.2f})",
-            fontsize=9,
-            color="black" if ok else "red",
-        )
+        ax.text(mosaic.shape[1] / 2, mosaic.shape[0] / 2, "none", ha="center", va="center", fontsize=14)
+    ax.imshow(mosaic, cmap="gray_r", vmin=0.0, vmax=1.0)
     return fig
 
 
