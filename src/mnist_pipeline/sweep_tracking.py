@@ -90,7 +90,7 @@ class MlflowSweepCallback(Callback):
             state = _read_state(config)
             run_id = self._create_child(config, state, job_dir) if state else None
         except Exception as exc:  # a broken job config must fail its own run, not the sweep
-            _say(f"job {config.hydra.job.num}: no MLflow run created ({_one_line(exc)}); the job opens its own")
+            _say(f"job {_job_number(config)}: no MLflow run created ({_one_line(exc)}); the job opens its own")
             return
         sweep.write_ticket(job_dir, sweep.JobTicket(run_id, state.shared_data if state else None))
 
@@ -105,7 +105,7 @@ class MlflowSweepCallback(Callback):
             tracking.end_run(tracked, root, ticket.run_id, "FINISHED")
             return
         error = _one_line(job_return._return_value)
-        _say(f"job {config.hydra.job.num} ({' '.join(job_return.overrides or [])}) failed: {error}")
+        _say(f"job {_job_number(config)} ({' '.join(job_return.overrides or [])}) failed: {error}")
         # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
         logged = tracking.get_run(tracked, root, ticket.run_id).params
         tracking.update_run(
@@ -170,7 +170,7 @@ class MlflowSweepCallback(Callback):
         tags = {
             identity.LAUNCHED_BY: identity.launched_by(),
             "sweep.dir": state.folder,
-            "sweep.job": str(config.hydra.job.num),
+            "sweep.job": _job_number(config),
             "overrides": " ".join(str(o) for o in config.hydra.overrides.task),
         }
         name = naming.run_name(task, naming.reference(root))
@@ -207,7 +207,7 @@ class MlflowSweepCallback(Callback):
         status = "KILLED" if unfinished and not complete else "FINISHED"
         tracking.end_run(tracked, root, parent, status)
         outcome = f"best {best.name}: {self.metric}={best.metrics[self.metric]:.4f}" if best else "no finished job"
-        print(f"MLflow sweep run {parent}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
+        print(f"MLflow sweep run {parent} {status}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
 
 
 def _or_exit(start: Callable[[], T]) -> T:
@@ -235,6 +235,11 @@ def _state_dir(config: DictConfig) -> Path:
 def _read_state(config: DictConfig) -> SweepState | None:
     path = _state_dir(config) / STATE_FILE
     return SweepState(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def _job_number(config: DictConfig) -> str:
+    """The job's number in its sweep ("0" for a single run, which has none)."""
+    return str(OmegaConf.select(config, "hydra.job.num", default=0))
 
 
 def _plugin_name(config: DictConfig, group: str) -> str:
