@@ -66,7 +66,9 @@ def sweep_metric(hydra_config: DictConfig) -> str:
 class MlflowSweepCallback(Callback):
     def __init__(self, metric: str, mode: str) -> None:
         if mode not in METRIC_MODES:
-            raise ConfigError(f"hydra.callbacks.{CALLBACK_KEY}.mode={mode!r} is not known; choose one of: max, min")
+            raise ConfigError(
+                f"hydra.callbacks.{CALLBACK_KEY}.mode={mode!r} is not known; choose one of: {', '.join(METRIC_MODES)}"
+            )
         self.metric, self.mode = metric, mode
         self._open: SweepState | None = None  # the parent run this process must close
 
@@ -166,7 +168,7 @@ class MlflowSweepCallback(Callback):
 
         root = Path(state.root)
         task = _task_config(config)
-        tracked = TrackingConfig(**task["tracking"])
+        tracked = state.tracking()  # the parent's store and experiment: children nest only there
         tags = {
             identity.LAUNCHED_BY: identity.launched_by(),
             "sweep.dir": state.folder,
