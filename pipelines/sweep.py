@@ -4,7 +4,8 @@ Each job trains and evaluates on the pipeline's processed data into its own MLfl
 nested under the sweep's parent run (see `mnist_pipeline.sweep_tracking`), and returns
 the sweep metric (default: validation accuracy), the value a Hydra sweeper such as
 Optuna optimises. A job that fails raises, so that Hydra marks it failed and the sweep
-exits non-zero once the other jobs are done.
+exits non-zero once the other jobs are done. Ctrl-C or SIGTERM stop the whole sweep: the
+job's run ends KILLED, later jobs do not start, and the exit status is 130 or 143.
 """
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from mnist_pipeline.config import validate
+from mnist_pipeline.stage import exit_on_interrupt
 from mnist_pipeline.sweep import run_job
 from mnist_pipeline.sweep_tracking import sweep_metric
 from mnist_pipeline.workspace import repo_root
@@ -22,7 +24,8 @@ from mnist_pipeline.workspace import repo_root
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
-    return run_job(validate(cfg), repo_root(), Path(hydra_cfg.runtime.output_dir), sweep_metric(hydra_cfg))
+    job_dir, metric = Path(hydra_cfg.runtime.output_dir), sweep_metric(hydra_cfg)
+    return exit_on_interrupt(lambda: run_job(validate(cfg), repo_root(), job_dir, metric))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from mnist_pipeline.config import DataConfig
+from mnist_pipeline.download import Transfer, download_mnist
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+# Downloads from a local folder: no retries to wait for.
+LOCAL_TRANSFER = Transfer(timeout=10, retries=0, backoff=0)
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +43,15 @@ def run(
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
+
+
+def stage_command(stage: str) -> list[str]:
+    """The command dvc.yaml runs for `stage` (run it at a repository root, as DVC does)."""
+    import shlex
+
+    import yaml
+
+    return shlex.split(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["cmd"])
 
 
 def copy_repo(dest: Path) -> Path:
@@ -72,6 +86,39 @@ def set_conf(repo: Path, group_file: str, **values: object) -> None:
     data = yaml.safe_load(path.read_text())
     data.update(values)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def small_repo(dest: Path, mirror: Path, subset: int, epochs: int) -> tuple[Path, dict[str, str]]:
+    """A repo copy that trains on the first `subset` images for `epochs` epochs, with params.yaml
+    regenerated, and the environment to run its commands in."""
+    repo, env = copy_repo(dest), pipeline_env(mirror)
+    set_conf(repo, "data/mnist.yaml", subset=subset)
+    set_conf(repo, "train/default.yaml", epochs=epochs)
+    run(["mnist-pipeline", "params"], repo, env)
+    return repo, env
+
+
+@pytest.fixture(scope="session")
+def raw_dir(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Path:
+    """The four verified raw IDX files, downloaded once per session from the mirror."""
+    dest = tmp_path_factory.mktemp("raw")
+    download_mnist(dest, [str(mnist_mirror)], LOCAL_TRANSFER)
+    return dest
+
+
+def data_config(**changes: object) -> DataConfig:
+    """A valid `data` config for tests that call library functions directly."""
+    values = {
+        "mirror": None,
+        "mirrors": [],
+        "download_timeout": 10.0,
+        "download_retries": 0,
+        "download_backoff": 0.0,
+        "val_fraction": 0.2,
+        "subset": None,
+        "subset_strategy": "first",
+    }
+    return DataConfig(**{**values, **changes})  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -11,30 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_pipeline.config import DataConfig
+from conftest import LOCAL_TRANSFER, data_config
 from mnist_pipeline.download import MNIST_FILES, download_mnist, sha256_of
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.idx import read_idx
 from mnist_pipeline.preprocess import load_split, one_hot, preprocess, scale_images, take_subset, validation_cut
-
-
-def data_config(**changes: object) -> DataConfig:
-    values = {
-        "mirror": None,
-        "mirrors": [],
-        "download_timeout": 10.0,
-        "val_fraction": 0.2,
-        "subset": None,
-        "subset_strategy": "first",
-    }
-    return DataConfig(**{**values, **changes})  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def raw_dir(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Path:
-    dest = tmp_path_factory.mktemp("raw")
-    download_mnist(dest, [str(mnist_mirror)], timeout=10)
-    return dest
 
 
 def test_download_from_a_folder_gives_the_pinned_files(raw_dir: Path) -> None:
@@ -45,7 +26,7 @@ def test_download_from_a_folder_gives_the_pinned_files(raw_dir: Path) -> None:
 
 def test_download_from_a_file_url_skips_a_broken_first_mirror(tmp_path: Path, mnist_mirror: Path) -> None:
     missing = tmp_path / "nowhere"
-    download_mnist(tmp_path / "raw", [str(missing), mnist_mirror.resolve().as_uri()], timeout=10)
+    download_mnist(tmp_path / "raw", [str(missing), mnist_mirror.resolve().as_uri()], LOCAL_TRANSFER)
     assert len(list((tmp_path / "raw").iterdir())) == len(MNIST_FILES)
 
 
@@ -57,7 +38,7 @@ def test_corrupt_mirror_fails_naming_the_hashes_and_leaves_no_file(tmp_path: Pat
         f.write(b"\x00\x00\x08\x01" + b"\x00" * 100)
     dest = tmp_path / "raw"
     with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.*expected 65a50cbb.*got") as caught:
-        download_mnist(dest, [str(bad)], timeout=10)
+        download_mnist(dest, [str(bad)], LOCAL_TRANSFER)
     assert "\n" not in str(caught.value)
     assert not (dest / "train-labels-idx1-ubyte").exists()
     assert [p.name for p in dest.iterdir() if p.name.startswith(".")] == []
@@ -65,8 +46,8 @@ def test_corrupt_mirror_fails_naming_the_hashes_and_leaves_no_file(tmp_path: Pat
 
 def test_only_training_imports_tensorflow(mnist_mirror: Path, tmp_path: Path) -> None:
     code = (
-        "import sys; from mnist_pipeline.download import download_mnist; "
-        f"download_mnist(__import__('pathlib').Path({str(tmp_path)!r}), [{str(mnist_mirror)!r}], 10); "
+        "import sys; from mnist_pipeline.download import Transfer, download_mnist; "
+        f"download_mnist(__import__('pathlib').Path({str(tmp_path)!r}), [{str(mnist_mirror)!r}], Transfer(10, 0, 0)); "
         "from mnist_pipeline import evaluation, pipeline, preprocess, tracking; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO
+from conftest import REPO, data_config
 from mnist_pipeline import params, tracking
 from mnist_pipeline.config import MODEL_NAMES, TrackingConfig, validate
 from mnist_pipeline.model import BUILDERS, build_model
@@ -68,19 +68,13 @@ def test_environment_uri_wins_over_config(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert tracking.tracking_uri(config, tmp_path) == "http://127.0.0.1:5999"
 
 
-def test_numpy_evaluation_matches_keras_evaluate(mnist_mirror: Path, tmp_path: Path) -> None:
+def test_numpy_evaluation_matches_keras_evaluate(raw_dir: Path, tmp_path: Path) -> None:
     """The evaluate stage scores saved probabilities without TensorFlow; it must agree with Keras."""
-    from mnist_pipeline.config import DataConfig
-    from mnist_pipeline.download import download_mnist
     from mnist_pipeline.evaluation import evaluate
     from mnist_pipeline.preprocess import load_split, preprocess
     from mnist_pipeline.training import fit, predict
 
-    download_mnist(tmp_path / "raw", [str(mnist_mirror)], timeout=10)
-    data = DataConfig(
-        mirror=None, mirrors=[], download_timeout=10, val_fraction=0.2, subset=1000, subset_strategy="first"
-    )
-    preprocess(tmp_path / "raw", tmp_path / "processed", data)
+    preprocess(raw_dir, tmp_path / "processed", data_config(subset=1000))
     config = validate(params.compose(REPO, ["train.epochs=1", "model.units=16"]))
     train, val, test = (load_split(tmp_path / "processed", s) for s in ("train", "val", "test"))
     model, _ = fit(config.model, config.train, train, val, verbose=0)

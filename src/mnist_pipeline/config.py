@@ -39,6 +39,8 @@ class DataConfig:
     mirror: Optional[str]  # noqa: UP045 (OmegaConf needs typing.Optional)
     mirrors: list[str]
     download_timeout: float
+    download_retries: int
+    download_backoff: float
     val_fraction: float
     subset: Optional[int]  # noqa: UP045 (OmegaConf needs typing.Optional)
     subset_strategy: str
@@ -48,6 +50,8 @@ class DataConfig:
             0.0 < self.val_fraction < 1.0, f"data.val_fraction={self.val_fraction} must lie strictly between 0 and 1"
         )
         _require(self.download_timeout > 0, f"data.download_timeout={self.download_timeout} must be > 0 seconds")
+        _require(self.download_retries >= 0, f"data.download_retries={self.download_retries} must be >= 0")
+        _require(self.download_backoff >= 0, f"data.download_backoff={self.download_backoff} must be >= 0 seconds")
         if self.subset is not None:
             _require(
                 10 <= self.subset <= TRAIN_SET_SIZE,

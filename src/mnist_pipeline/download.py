@@ -3,6 +3,10 @@
 The pins are SHA-256 digests of the *decompressed* IDX content: mirrors re-gzip the same
 bytes differently, so a pin on the `.gz` would reject a faithful mirror. Files are stored
 decompressed in `data/raw/`, so what is on disk is exactly what the pin names.
+
+A transient failure (HTTP 5xx, a dropped connection, a timeout, a file cut short) is
+retried on the same mirror with a doubling backoff; a permanent one (404, wrong content)
+moves on to the next mirror at once. Nothing reaches `dest` unless its hash matches.
 """
 
 from __future__ import annotations
@@ -13,16 +17,33 @@ import os
 import shutil
 import sys
 import tempfile
+import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from mnist_pipeline.errors import DataError
+from mnist_pipeline.errors import DataError, one_line
 from mnist_pipeline.fsutil import atomic_file
 
 MIRROR_ENV = "MNIST_MIRROR"
 _CHUNK = 1 << 20
+_HTTP_CHUNK = 1 << 16
+_RETRYABLE_HTTP = (408, 429)
+
+
+class RetryableError(DataError):
+    """A failure that another try at the same source may not repeat."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """How hard to try one source (from `data.download_*`)."""
+
+    timeout: float  # seconds without data before giving up on a try
+    retries: int  # further tries after a transient failure
+    backoff: float  # seconds before the first retry, doubled for each next one
 
 
 @dataclass(frozen=True)
@@ -40,19 +61,31 @@ MNIST_FILES = (
 
 
 def mirror_list(configured: Iterable[str], local: str | None = None) -> list[str]:
-    """Mirrors in the order they are tried: $MNIST_MIRROR, then `local`, then `configured`."""
-    first = [m for m in (os.environ.get(MIRROR_ENV), local) if m]
+    """Mirrors in the order they are tried: $MNIST_MIRROR, then `local`, then `configured`.
+
+    A source the user named explicitly ($MNIST_MIRROR, `data.mirror`) that is a missing
+    local folder is a typo, not a flaky mirror: it fails here instead of falling back.
+    """
+    env = os.environ.get(MIRROR_ENV)
+    for name, value in ((MIRROR_ENV, env), ("data.mirror", local)):
+        folder = _local_path(value) if value else None
+        if folder is not None and not folder.is_dir():
+            raise DataError(
+                f"{name}={value}: no such folder; point it at a folder holding the four MNIST *-ubyte.gz files "
+                "or unset it"
+            )
+    first = [m for m in (env, local) if m]
     return [*first, *(m for m in configured if m not in first)]
 
 
-def download_mnist(dest: Path, mirrors: list[str], timeout: float) -> list[Path]:
+def download_mnist(dest: Path, mirrors: list[str], transfer: Transfer) -> list[Path]:
     """Make `dest` hold the four verified IDX files; files already there and valid are kept."""
     if not mirrors:
         raise DataError(f"no MNIST mirror configured: set {MIRROR_ENV} or data.mirrors")
-    return [fetch(raw, mirrors, dest, timeout) for raw in MNIST_FILES]
+    return [fetch(raw, mirrors, dest, transfer) for raw in MNIST_FILES]
 
 
-def fetch(raw: RawFile, mirrors: list[str], dest: Path, timeout: float) -> Path:
+def fetch(raw: RawFile, mirrors: list[str], dest: Path, transfer: Transfer) -> Path:
     """Try each mirror in turn until one gives content with the pinned hash."""
     target = dest / raw.name
     if target.is_file() and sha256_of(target) == raw.sha256:
@@ -61,7 +94,7 @@ def fetch(raw: RawFile, mirrors: list[str], dest: Path, timeout: float) -> Path:
     for mirror in mirrors:
         source = f"{mirror.rstrip('/')}/{raw.name}.gz"
         try:
-            _fetch_one(source, raw, target, timeout)
+            _fetch_with_retries(source, raw, target, transfer)
             return target
         except DataError as exc:
             failures.append(f"{source}: {exc}")
@@ -70,6 +103,20 @@ def fetch(raw: RawFile, mirrors: list[str], dest: Path, timeout: float) -> Path:
         f"could not get a valid {raw.name} from any mirror ({'; '.join(failures)}); "
         f"point {MIRROR_ENV} at a folder or URL holding the MNIST *-ubyte.gz files"
     )
+
+
+def _fetch_with_retries(source: str, raw: RawFile, target: Path, transfer: Transfer) -> None:
+    for attempt in range(transfer.retries + 1):
+        try:
+            _fetch_one(source, raw, target, transfer.timeout)
+            return
+        except RetryableError as exc:
+            if attempt == transfer.retries:
+                tries = f" (tried {attempt + 1} times)" if attempt else ""
+                raise DataError(f"{exc}{tries}") from None
+            delay = transfer.backoff * 2**attempt
+            print(f"warning: {source}: {exc}; retry {attempt + 1}/{transfer.retries} in {delay:g} s", file=sys.stderr)
+            time.sleep(delay)
 
 
 def _fetch_one(source: str, raw: RawFile, target: Path, timeout: float) -> None:
@@ -84,34 +131,58 @@ def _fetch_one(source: str, raw: RawFile, target: Path, timeout: float) -> None:
 
 
 def _copy_source(source: str, out: Path, timeout: float) -> None:
-    parsed = urlparse(source)
-    if parsed.scheme in ("http", "https", "ftp"):
-        import pooch
-        import requests
-
-        print(f"downloading {source}", file=sys.stderr)
-        downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout)
-        try:
-            downloader(source, str(out), None)
-        except (requests.RequestException, OSError) as exc:
-            raise DataError(_one_line(exc)) from None
+    local = _local_path(source)
+    if local is None:
+        _http_get(source, out, timeout)
         return
-    local = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
     try:
         shutil.copyfile(local, out)
     except OSError as exc:
-        raise DataError(exc.strerror or _one_line(exc)) from None
+        raise DataError(exc.strerror or one_line(exc)) from None
+
+
+def _http_get(source: str, out: Path, timeout: float) -> None:
+    import pooch
+    import requests
+
+    print(f"downloading {source}", file=sys.stderr)
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), chunk_size=_HTTP_CHUNK, timeout=timeout)
+    try:
+        downloader(source, str(out), None)
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        message = f"HTTP {status} {exc.response.reason if exc.response is not None else ''}".strip()
+        raise (RetryableError if status >= 500 or status in _RETRYABLE_HTTP else DataError)(message) from None
+    except requests.Timeout:
+        raise RetryableError(f"no data for {timeout:g} s (data.download_timeout)") from None
+    except requests.RequestException as exc:  # refused, reset, or a body shorter than its Content-Length
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
+        text = one_line(cause.args[0] if isinstance(exc, requests.exceptions.ChunkedEncodingError) else cause)
+        if "timed out" in text:  # a stall mid-body surfaces as a ConnectionError
+            raise RetryableError(f"no data for {timeout:g} s (data.download_timeout)") from None
+        raise RetryableError(f"transfer failed: {text}") from None
+
+
+def _local_path(source: str) -> Path | None:
+    """The local path a mirror or source names, or None for a network URL."""
+    parsed = urlparse(source)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return None if parsed.scheme in ("http", "https", "ftp") else Path(source)
 
 
 def _gunzip(src: Path, out: Path) -> str:
+    """Decompress `src` into `out`, returning the content's SHA-256; a cut-short file is retryable."""
     digest = hashlib.sha256()
     try:
         with gzip.open(src, "rb") as zipped, out.open("wb") as plain:
             while chunk := zipped.read(_CHUNK):
                 digest.update(chunk)
                 plain.write(chunk)
-    except (OSError, EOFError) as exc:
-        raise DataError(f"not a complete gzip file ({_one_line(exc)})") from None
+    except EOFError:
+        raise RetryableError("the file ends early (transfer cut short)") from None
+    except (OSError, zlib.error) as exc:
+        raise DataError(f"not a valid gzip file ({one_line(exc)})") from None
     return digest.hexdigest()
 
 
@@ -121,7 +192,3 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

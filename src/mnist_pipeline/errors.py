@@ -11,3 +11,8 @@ class ConfigError(PipelineError):
 
 class DataError(PipelineError):
     """Data is missing, corrupt or cannot be fetched."""
+
+
+def one_line(exc: object) -> str:
+    """An exception's text with its line breaks folded, for a one-line message."""
+    return " ".join(str(exc).split()) or type(exc).__name__

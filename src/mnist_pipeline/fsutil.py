@@ -1,4 +1,5 @@
-"""Atomic file and folder writes, so an interrupted stage never leaves a complete-looking output."""
+"""Atomic file and folder writes, so an interrupted stage never leaves a complete-looking output;
+and an exclusive lock for work that only one process at a time may do."""
 
 from __future__ import annotations
 
@@ -35,6 +36,21 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if needed); other processes wait.
+
+    The operating system releases it when the holder exits, however it exits, so a killed
+    process never leaves it stuck.
+    """
+    import fcntl  # POSIX only; imported here so that the rest of this module works anywhere
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _sibling(path: Path) -> Path:

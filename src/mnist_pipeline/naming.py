@@ -29,7 +29,7 @@ PREFIXES = {
 # Keys whose value says it all (`sgd`, `tanh`, `stratified`).
 VALUE_ONLY = ("model.name", "train.optimizer", "model.activation", "data.subset_strategy")
 # Where a run's data comes from and where it is logged do not change what it learns.
-NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_timeout")
+NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_")
 
 
 def run_name(config: dict[str, Any], reference: dict[str, Any]) -> str:

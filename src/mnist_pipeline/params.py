@@ -78,8 +78,16 @@ def differences(root: Path) -> dict[str, tuple[Any, Any]]:
 
 def check(root: Path) -> str:
     """Fail (before any stage runs) when params.yaml is invalid or no longer matches `conf/`."""
-    load_params(root / PARAMS_FILE)
-    if os.environ.get(DVC_EXPERIMENT_ENV):
+    experiment = bool(os.environ.get(DVC_EXPERIMENT_ENV))
+    try:
+        load_params(root / PARAMS_FILE)
+    except ConfigError as exc:
+        if not (root / PARAMS_FILE).is_file():
+            raise  # its message says how to create it
+        # A failed `dvc exp run -S` leaves its values in params.yaml: say how to get back.
+        fix = "fix the -S value" if experiment else "run `mnist-pipeline params` to regenerate it from conf/"
+        raise ConfigError(f"{PARAMS_FILE}: {exc}; {fix}") from None
+    if experiment:
         return "params.yaml was composed from conf/ by `dvc exp run`"
     diff = differences(root)
     if diff:

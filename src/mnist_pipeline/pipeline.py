@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
-from mnist_pipeline.download import download_mnist, mirror_list
-from mnist_pipeline.errors import DataError
+from mnist_pipeline.download import Transfer, download_mnist, mirror_list
+from mnist_pipeline.errors import DataError, PipelineError
 from mnist_pipeline.evaluation import evaluate
 from mnist_pipeline.fsutil import atomic_dir, atomic_file
 from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
@@ -23,6 +24,7 @@ from mnist_pipeline.profiling import phase
 
 if TYPE_CHECKING:
     from mnist_pipeline.tracking import TrackedRun
+    from mnist_pipeline.training import EpochListener
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "mlflow_run.json"
@@ -33,7 +35,8 @@ CONFIG_ARTIFACTS = "config"  # MLflow artifact folder of the run's configuration
 
 def download_stage(config: PipelineConfig, raw_dir: Path) -> list[Path]:
     mirrors = mirror_list(config.data.mirrors, config.data.mirror)
-    return download_mnist(raw_dir, mirrors, config.data.download_timeout)
+    transfer = Transfer(config.data.download_timeout, config.data.download_retries, config.data.download_backoff)
+    return download_mnist(raw_dir, mirrors, transfer)
 
 
 def preprocess_stage(config: PipelineConfig, raw_dir: Path, out_dir: Path) -> dict[str, int]:
@@ -56,14 +59,17 @@ def train_stage(
 
     While the model is in memory it also scores the test set, so the evaluate stage needs
     neither TensorFlow nor a model reload; nothing from the test set feeds back into training.
+    The model folder (what DVC and the evaluate stage look for) is written last, so a failure
+    or an interruption anywhere before leaves no model that looks valid.
     """
+    # Bad data fails here, before the slow imports.
+    train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
     with phase("import_tensorflow"):
         from mnist_pipeline.training import fit, predict
     with phase("import_mlflow"):
         from mnist_pipeline import tracking
     from mnist_pipeline import identity, naming, plots
 
-    train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
     name = None if run_id else naming.run_name(to_container(config), naming.reference(root))
     run_tags = identity.run_tags(data_dir, tags)
     with tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags) as run:
@@ -71,20 +77,32 @@ def train_stage(
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
         log_config(run, config, params_file)
         with phase("fit"):
-            model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
-        probabilities = predict(model, load_split(data_dir, "test").x)
-        with atomic_dir(model_dir) as tmp:
-            model.save(tmp / MODEL_FILE)
-            np.save(tmp / PROBABILITIES_FILE, probabilities)
-            (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
+            model, history = fit(config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch))
+        probabilities = predict(model, test.x)
+        run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
         write_history(history, history_file)
         run.log_artifact(history_file, "reports")
         if figures_dir is not None:
             with phase("pictures"):
                 plots.write_training_figures(history, figures_dir)
             run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
-        run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
+        with atomic_dir(model_dir) as tmp:
+            model.save(tmp / MODEL_FILE)
+            np.save(tmp / PROBABILITIES_FILE, probabilities)
+            (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
         return run.run_id
+
+
+def finite_loss(log_epoch: EpochListener) -> EpochListener:
+    """`log_epoch`, then stop training with an error once the loss is no longer a number."""
+
+    def listener(epoch: int, logs: dict[str, float]) -> None:
+        log_epoch(epoch, logs)
+        loss = logs.get("loss", 0.0)
+        if not math.isfinite(loss):
+            raise PipelineError(f"training diverged: loss is {loss} after epoch {epoch + 1}; lower train.learning_rate")
+
+    return listener
 
 
 def evaluate_stage(
@@ -98,15 +116,18 @@ def evaluate_stage(
     figures_dir: Path | None = None,
     per_class_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model."""
+    """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model.
+
+    Like training, the metrics and predictions files come last: a failure leaves none behind.
+    """
+    run_id = read_run_id(model_dir)
+    test = load_split(data_dir, "test")
+    probabilities = load_probabilities(model_dir)
     with phase("import_mlflow"):
         from mnist_pipeline import tracking
     from mnist_pipeline import plots, registry
     from mnist_pipeline.evaluation import per_class_report
 
-    run_id = read_run_id(model_dir)
-    test = load_split(data_dir, "test")
-    probabilities = load_probabilities(model_dir)
     with tracking.pipeline_run(config.tracking, root, run_id=run_id) as run:
         try:
             result = evaluate(probabilities, test.y)
@@ -115,11 +136,9 @@ def evaluate_stage(
                 f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
             ) from None
         metrics = result.metrics()
-        write_json(metrics, metrics_file)
-        write_predictions(result.actual, result.predicted, predictions_file)
         run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
         run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})
-        run.log_artifact(metrics_file, "reports")
+        run.log_dict(metrics, f"reports/{metrics_file.name}")
         run.log_dict(
             {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
             "reports/confusion_matrix.json",
@@ -137,6 +156,8 @@ def evaluate_stage(
             registered = registry.register(config.registry, config.tracking, root, run.run_id)
         if registered is not None:
             run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
+        write_predictions(result.actual, result.predicted, predictions_file)
+        write_json(metrics, metrics_file)
         return metrics
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.config import DataConfig
-from mnist_pipeline.errors import DataError
+from mnist_pipeline.errors import DataError, one_line
 from mnist_pipeline.fsutil import atomic_dir
-from mnist_pipeline.idx import read_idx
+from mnist_pipeline.idx import REFETCH, read_idx
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
@@ -65,14 +65,15 @@ def validation_cut(n: int, val_fraction: float) -> int:
 
 
 def load_raw(raw_dir: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """One part's images and labels, checked: 28x28 images, one label in 0-9 per image."""
     images_name, labels_name = RAW_FILES[part]
     images, labels = read_idx(raw_dir / images_name), read_idx(raw_dir / labels_name)
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE[:2]:
-        raise DataError(f"{raw_dir / images_name} holds images of shape {images.shape[1:]}, expected 28x28")
+        raise DataError(f"{raw_dir / images_name} holds images of shape {images.shape[1:]}, expected 28x28; {REFETCH}")
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DataError(f"{raw_dir / labels_name} holds {labels.shape} labels for {len(images)} images")
+        raise DataError(f"{raw_dir / labels_name} holds {labels.shape} labels for {len(images)} images; {REFETCH}")
     if labels.size and labels.max() >= NUM_CLASSES:
-        raise DataError(f"{raw_dir / labels_name} has a label {labels.max()} outside 0-9")
+        raise DataError(f"{raw_dir / labels_name} has a label {labels.max()} outside 0-9; {REFETCH}")
     return images, labels
 
 
@@ -96,11 +97,22 @@ def save_splits(splits: dict[str, Split], out_dir: Path) -> None:
 
 
 def load_split(data_dir: Path, name: str) -> Split:
-    """Memory-mapped: pages are read when used (evaluate never touches the images)."""
+    """A processed split, memory-mapped (pages are read when used: evaluate never touches the
+    images) and checked against what preprocess writes, so a truncated or foreign file fails here."""
+    fix = "run `dvc repro preprocess`"
     try:
-        return Split(*(np.load(data_dir / f"{part}_{name}.npy", mmap_mode="r") for part in ("x", "y")))
+        split = Split(*(np.load(data_dir / f"{part}_{name}.npy", mmap_mode="r") for part in ("x", "y")))
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read the {name} split in {data_dir} ({exc}); run `dvc repro preprocess`") from None
+        raise DataError(f"cannot read the {name} split in {data_dir} ({one_line(exc)}); {fix}") from None
+    x, y = split.x, split.y
+    if x.dtype != np.float32 or x.shape[1:] != IMAGE_SHAPE or y.dtype != np.float32 or y.shape[1:] != (NUM_CLASSES,):
+        raise DataError(
+            f"the {name} split in {data_dir} holds x {x.dtype}{x.shape} and y {y.dtype}{y.shape}, expected float32 "
+            f"(N, {', '.join(map(str, IMAGE_SHAPE))}) and (N, {NUM_CLASSES}); {fix}"
+        )
+    if len(x) != len(y) or len(x) == 0:
+        raise DataError(f"the {name} split in {data_dir} holds {len(x)} images for {len(y)} labels; {fix}")
+    return split
 
 
 def preprocess(raw_dir: Path, out_dir: Path, config: DataConfig) -> dict[str, int]:

@@ -1,22 +1,48 @@
-"""What every entry point shares: run a function, turn a `PipelineError` into one line and exit 1,
-and leave a profile record when benchmarks ask for one."""
+"""What every entry point shares: one-line errors, SIGTERM handled like Ctrl-C, and a profile
+record when benchmarks ask for one.
+
+A `PipelineError` becomes `error: ...` on stderr and exit status 1. Ctrl-C and SIGTERM (what
+a job scheduler, `docker stop` or `kill` send) both unwind the stage (interrupts.py): the
+MLflow run in progress ends KILLED and the exit status is 128 + the signal number, as a
+shell reports a process the signal killed.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.interrupts import Interrupted, handle_interrupts
 from mnist_pipeline.profiling import write_profile
 
 T = TypeVar("T")
 
 
-def run_or_exit(task: Callable[[], T]) -> T:
+def exit_on_interrupt(task: Callable[[], T]) -> T:
+    """Run `task`; Ctrl-C or SIGTERM end the process with one line and 128 + the signal number.
+
+    Other exceptions pass: a sweep job's failure is Hydra's to record, and the sweep goes on.
+    """
+    handle_interrupts()
     try:
-        result = task()
+        return task()
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(
+            f"error: stopped by {signal.Signals(signum).name}; nothing half-written was kept, run the command again",
+            file=sys.stderr,
+        )
+        raise SystemExit(128 + signum) from None
+
+
+def run_or_exit(task: Callable[[], T]) -> T:
+    """`exit_on_interrupt`, and a `PipelineError` becomes one line and exit status 1."""
+    try:
+        result = exit_on_interrupt(task)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -18,11 +18,13 @@ import yaml
 
 from mnist_pipeline.config import PipelineConfig, load_params
 from mnist_pipeline.errors import ConfigError, PipelineError
-from mnist_pipeline.fsutil import atomic_file
+from mnist_pipeline.fsutil import atomic_file, exclusive_lock
 from mnist_pipeline.params import PARAMS_FILE
 from mnist_pipeline.pipeline import preprocess_stage, train_and_evaluate
 
 JOB_FILE = "job.json"
+# Held while a sweep brings the workspace's data up to date (beside DVC's own locks).
+DATA_LOCK = Path(".dvc/tmp/sweep-data.lock")
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,16 @@ def stage_output(root: Path, stage: str) -> Path:
 
 
 def dvc_repro(root: Path, stage: str) -> None:
-    done = subprocess.run(["dvc", "repro", "--quiet", stage], cwd=root, capture_output=True, text=True, check=False)
+    """`dvc repro stage`, one sweep at a time: DVC refuses a second repro while the first
+    holds the outputs, so sweeps started together in one workspace queue here instead of failing."""
+    with exclusive_lock(root / DATA_LOCK):
+        done = subprocess.run(
+            ["dvc", "--wait-for-lock", "repro", stage], cwd=root, capture_output=True, text=True, check=False
+        )
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise PipelineError(f"`dvc repro {stage}` failed: {tail[0]}; run it yourself to see why")
+        lines = (done.stderr + done.stdout).strip().splitlines()
+        error = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
+        raise PipelineError(f"`dvc repro {stage}` failed: {error}; run it yourself to see why")
 
 
 def prepare_data(config: PipelineConfig, root: Path) -> Path | None:

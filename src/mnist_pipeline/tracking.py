@@ -4,21 +4,27 @@ One pipeline run is one MLflow run: the train stage opens it, the evaluate stage
 by id. The default store is embedded at the workspace root (`mlflow.db` + `mlartifacts/`),
 resolved to absolute paths so that every process (stage scripts, Hydra jobs, DVC queue
 copies) writes to the same place; MLFLOW_TRACKING_URI or `tracking.uri` switch to a server.
+
+Several processes may share one store: its creation is serialised by a lock file beside the
+database, MLflow calls are never cut in half by Ctrl-C or SIGTERM (interrupts.py), and each
+run records which process holds it open, so that a run left RUNNING by a process that was
+hard-killed is recognised and closed as KILLED by the next run.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
@@ -26,7 +32,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mnist_pipeline.config import TrackingConfig
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.errors import PipelineError, one_line
+from mnist_pipeline.fsutil import exclusive_lock
+from mnist_pipeline.interrupts import uninterrupted
 from mnist_pipeline.profiling import phase, timed
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -37,6 +45,12 @@ MODEL_ARTIFACT = "model"
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 # Packages a served model needs; pinned to what trained it, so MLflow skips its slow inference.
 _MODEL_PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "numpy")
+# "host:pid" of the process that has the run open; END_REASON_TAG says why a run did not finish.
+OWNER_TAG = "mnist_pipeline.owner"
+END_REASON_TAG = "mnist_pipeline.end_reason"
+SQLITE_PREFIX = "sqlite:///"
+LOCK_SUFFIX = ".lock"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def tracking_uri(config: TrackingConfig, root: Path) -> str:
@@ -44,26 +58,32 @@ def tracking_uri(config: TrackingConfig, root: Path) -> str:
     return os.environ.get(TRACKING_URI_ENV) or config.uri or f"sqlite:///{(root / STORE_FILE).resolve()}"
 
 
-@timed("mlflow")
+def _store_call(func: F) -> F:
+    """An MLflow call: timed for profiles, and never cut in half by Ctrl-C or SIGTERM (interrupts.py)."""
+    return timed("mlflow")(uninterrupted()(func))
+
+
+@_store_call
 def ensure_experiment(config: TrackingConfig, root: Path) -> str:
     """Create the store and experiment if needed (once, before any run) and return its id."""
     uri = tracking_uri(config, root)
     _bound_http_retries()
     _use_uri(uri)
-    client = MlflowClient(uri)
     try:
-        existing = client.get_experiment_by_name(config.experiment)
-        if existing is not None:
-            return existing.experiment_id
-        location = (root / ARTIFACT_DIR).resolve().as_uri() if uri.startswith("sqlite:") else None
-        try:
-            return client.create_experiment(config.experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
-        except MlflowException:  # created meanwhile by a concurrent process
-            found = client.get_experiment_by_name(config.experiment)
-            if found is None:
-                raise
-            return found.experiment_id
-    except MlflowException as exc:
+        with _creation_lock(uri):
+            client = MlflowClient(uri)
+            existing = client.get_experiment_by_name(config.experiment)
+            if existing is not None:
+                return existing.experiment_id
+            location = (root / ARTIFACT_DIR).resolve().as_uri() if uri.startswith("sqlite:") else None
+            try:
+                return client.create_experiment(config.experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
+            except MlflowException:  # created meanwhile by a process on another machine
+                found = client.get_experiment_by_name(config.experiment)
+                if found is None:
+                    raise
+                return found.experiment_id
+    except (MlflowException, OSError) as exc:
         if _unreachable(exc):
             raise PipelineError(
                 f"MLflow tracking server {uri} is not reachable ({_unreachable(exc)}): start it, or point "
@@ -72,6 +92,53 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
         raise PipelineError(
             f"MLflow store {uri} is not usable ({_first_line(exc)}); check {TRACKING_URI_ENV} / tracking.uri"
         ) from None
+
+
+@contextmanager
+def _creation_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on `<db>.lock` while a SQLite store may be created: MLflow creates
+    its tables unguarded, and two processes doing so at once can leave a store neither can open."""
+    if not uri.startswith(SQLITE_PREFIX):
+        yield
+        return
+    db = Path(uri.removeprefix(SQLITE_PREFIX))
+    with exclusive_lock(db.with_name(db.name + LOCK_SUFFIX)):
+        yield
+
+
+@_store_call
+def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED, with a tag saying why, the RUNNING runs whose process on this machine is gone
+    (SIGKILL, out of memory, a crash); runs of live processes and of other machines are left alone."""
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        owner_host, _, pid = run.data.tags.get(OWNER_TAG, "").rpartition(":")
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        client.set_tag(run.info.run_id, END_REASON_TAG, f"process {pid} on {host} ended without closing the run")
+        client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
+        closed.append(run.info.run_id)
+        print(
+            f"warning: MLflow run {run.info.run_id} was left RUNNING by process {pid}, which is gone; marked it KILLED",
+            file=sys.stderr,
+        )
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (this one included: a sweep's runs all belong to its process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _use_uri(uri: str) -> None:
@@ -92,34 +159,34 @@ class TrackedRun:
 
     run_id: str
 
-    @timed("mlflow")
+    @_store_call
     def log_params(self, params: dict[str, Any]) -> None:
         mlflow.log_params({k: "null" if v is None else v for k, v in params.items()})
 
-    @timed("mlflow")
+    @_store_call
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         mlflow.log_metrics(metrics, step=step)
 
     def log_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         self.log_metrics(logs, step=epoch)
 
-    @timed("mlflow")
+    @_store_call
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_path=folder)
 
-    @timed("mlflow")
+    @_store_call
     def log_artifacts(self, directory: Path, folder: str | None = None) -> None:
         mlflow.log_artifacts(str(directory), artifact_path=folder)
 
-    @timed("mlflow")
+    @_store_call
     def set_tags(self, tags: dict[str, str]) -> None:
         mlflow.set_tags(tags)
 
-    @timed("mlflow")
+    @_store_call
     def log_dict(self, data: dict[str, Any], file_name: str) -> None:
         mlflow.log_dict(data, file_name)
 
-    @timed("mlflow")
+    @_store_call
     def log_keras_model(self, model: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
         import mlflow.keras
         import numpy as np
@@ -142,27 +209,31 @@ def pipeline_run(
     run_name: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> Iterator[TrackedRun]:
-    """Start (or, with `run_id`, reopen) a run; it ends FINISHED, FAILED on error, KILLED on Ctrl-C."""
+    """Start (or, with `run_id`, reopen) a run; it ends FINISHED, FAILED on error, KILLED on Ctrl-C/SIGTERM."""
     experiment_id = ensure_experiment(config, root)
+    close_stale_runs(MlflowClient(tracking_uri(config, root)), experiment_id)
+    run_tags = {**(git_tags(root) if run_id is None else {}), **(tags or {}), OWNER_TAG: _owner()}
     try:
-        with phase("mlflow"):
+        with phase("mlflow"), uninterrupted():
             active = mlflow.start_run(
-                run_id=run_id,
-                experiment_id=None if run_id else experiment_id,
-                run_name=run_name,
-                tags={**git_tags(root), **(tags or {})} if run_id is None else tags,
+                run_id=run_id, experiment_id=None if run_id else experiment_id, run_name=run_name, tags=run_tags
             )
     except MlflowException as exc:
         raise PipelineError(f"cannot open MLflow run {run_id or ''}: {_first_line(exc)}") from None
-    status = RunStatus.to_string(RunStatus.FAILED)
+    status, reason = RunStatus.to_string(RunStatus.FAILED), ""
     try:
         yield TrackedRun(active.info.run_id)
         status = RunStatus.to_string(RunStatus.FINISHED)
-    except KeyboardInterrupt:
-        status = RunStatus.to_string(RunStatus.KILLED)
+    except KeyboardInterrupt as exc:
+        status, reason = RunStatus.to_string(RunStatus.KILLED), f"interrupted by {exc or 'SIGINT'}"
+        raise
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
         raise
     finally:
-        with phase("mlflow"):
+        with phase("mlflow"), uninterrupted():
+            if reason:
+                mlflow.set_tag(END_REASON_TAG, reason)
             mlflow.end_run(status=status)
 
 
@@ -194,7 +265,7 @@ def _requirements() -> list[str]:
 
 
 def _first_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
+    return one_line(exc)[:300]
 
 
 # Runs that are not this process's active run (a sweep's parent and children, written by the
@@ -215,7 +286,7 @@ HTTP_LIMITS = {
 def store_exists(config: TrackingConfig, root: Path) -> bool:
     """False only for a local SQLite store whose file is not there yet (a server always counts)."""
     uri = tracking_uri(config, root)
-    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).is_file()
+    return not uri.startswith(SQLITE_PREFIX) or Path(uri.removeprefix(SQLITE_PREFIX)).is_file()
 
 
 def _unreachable(exc: BaseException) -> str:
@@ -255,10 +326,12 @@ class RunRecord:
 
 @contextmanager
 def _store(config: TrackingConfig, root: Path, doing: str) -> Iterator[tuple[MlflowClient, str]]:
-    """A client and the experiment id; MLflow errors become one-line `PipelineError`s."""
+    """A client and the experiment id; MLflow errors become one-line `PipelineError`s, and
+    Ctrl-C or SIGTERM wait until the block is done (interrupts.py)."""
     experiment_id = ensure_experiment(config, root)
     try:
-        yield MlflowClient(tracking_uri(config, root)), experiment_id
+        with uninterrupted():
+            yield MlflowClient(tracking_uri(config, root)), experiment_id
     except MlflowException as exc:
         raise PipelineError(f"MLflow could not {doing}: {_first_line(exc)}") from None
 
@@ -275,7 +348,13 @@ def create_run(
     """Create a RUNNING run (a child of `parent_id` if given) without making it active here."""
     with _store(config, root, f"create run {name}") as (client, experiment_id):
         source = {"mlflow.source.name": sys.argv[0], "mlflow.source.type": "LOCAL", "mlflow.user": getpass.getuser()}
-        all_tags = {**source, **git_tags(root), **tags, **({PARENT_TAG: parent_id} if parent_id else {})}
+        all_tags = {
+            **source,
+            **git_tags(root),
+            **tags,
+            **({PARENT_TAG: parent_id} if parent_id else {}),
+            OWNER_TAG: _owner(),
+        }
         run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
     if params:
         update_run(config, root, run_id, params=params)

@@ -42,6 +42,19 @@ def steps_per_execution(train_config: TrainConfig, train_size: int) -> int:
     return min(train_config.steps_per_execution or per_epoch, per_epoch)
 
 
+def make_deterministic(seed: int) -> None:
+    """Same config and seed, bit-identical weights and metrics: a fresh Keras state, and one seed
+    for Python, NumPy and TensorFlow (initial weights and the per-epoch shuffling of `fit`).
+
+    TensorFlow's op determinism (`enable_op_determinism`) is deliberately not switched on: the
+    CPU kernels this model uses are deterministic already (tests/test_determinism.py checks it),
+    while that switch changes their arithmetic and would move the default config off the
+    reference script's numbers (test accuracy 0.9738 -> 0.9740).
+    """
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+
+
 def fit(
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -52,8 +65,7 @@ def fit(
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Seed, build, compile and fit; returns the model and its per-epoch history."""
     configure_threads(train_config.intra_op_threads, train_config.inter_op_threads)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(train_config.seed)
+    make_deterministic(train_config.seed)
     model = build_model(model_config)
     model.compile(
         optimizer=make_optimizer(train_config.optimizer, train_config.learning_rate),

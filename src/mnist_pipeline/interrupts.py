@@ -1,0 +1,60 @@
+"""Ctrl-C and SIGTERM as one clean way out, held back while a write must not be cut in half.
+
+`handle_interrupts()` (called by every entry point, through stage.py) makes SIGINT and
+SIGTERM raise `Interrupted`, a `KeyboardInterrupt`, in the main thread: with-blocks clean
+up, the MLflow run in progress ends KILLED and the process exits with 128 + the signal
+number. Inside `uninterrupted()` a signal is only noted, and raised when the block ends:
+MLflow's writes run there, because an exception in the middle of a SQLite write leaves the
+database locked for every later write, including the one that marks the run KILLED.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+_held = 0  # depth of nested `uninterrupted()` blocks
+_pending: list[int] = []  # signals that arrived while held
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread; `str()` is the signal's name."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _held:
+        _pending.append(signum)
+        return
+    raise Interrupted(signum)
+
+
+def handle_interrupts() -> None:
+    """Route SIGINT and SIGTERM to `Interrupted`; a signal this process was started with
+    ignored (or one another library handles) is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) in (default, _on_signal):
+            signal.signal(signum, _on_signal)
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Run the block whole: a signal arriving meanwhile is raised when it ends (also a decorator)."""
+    global _held
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if not _held and _pending:
+        signum = _pending[0]
+        _pending.clear()
+        raise Interrupted(signum)

@@ -1,0 +1,270 @@
+"""Failures and interruptions in the middle of real runs, in a temporary copy of the repository
+on a real MNIST subset: Ctrl-C, SIGTERM and SIGKILL sent to running stage scripts, `dvc repro`
+and a sweep (once training is seen to have started in the MLflow store), a diverging training
+and unusable model outputs. Each ends with the run marked as it should be, no output that looks
+valid, and a workspace the next run recovers from."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from conftest import pipeline_env, run, set_conf, small_repo, stage_command
+from mnist_pipeline import tracking
+from mnist_pipeline.config import TrackingConfig
+
+pytestmark = pytest.mark.slow
+TRAIN, EVALUATE = stage_command("train"), stage_command("evaluate")
+STOPPED = "nothing half-written was kept, run the command again"
+
+
+class Workspace:
+    """A repository copy whose training runs long (1,000 epochs on 800 images) unless told
+    otherwise, with its MLflow store created up front so the test can watch it."""
+
+    def __init__(self, path: Path, env: dict[str, str]) -> None:
+        self.path, self.env = path, env
+        self.experiment_id = tracking.ensure_experiment(TrackingConfig(uri=None, experiment="mnist"), path)
+        self.client = MlflowClient(f"sqlite:///{path / 'mlflow.db'}")
+
+    def runs(self, status: str | None = None) -> list[Run]:
+        where = f"attributes.status = '{status}'" if status else ""
+        return self.client.search_runs([self.experiment_id], filter_string=where)
+
+    def start(self, command: list[str], logs: Path) -> subprocess.Popen[bytes]:
+        """Start `command` in its own process group, its output going to files (never a full pipe)."""
+        with (logs / "stdout").open("wb") as out, (logs / "stderr").open("wb") as err:
+            return subprocess.Popen(
+                command, cwd=self.path, env=self.env, stdout=out, stderr=err, start_new_session=True
+            )
+
+    def wait_for_training(self, process: subprocess.Popen[bytes], pid: int | None = None) -> Run:
+        return wait_for_first_epoch(self.client, self.experiment_id, process, pid)
+
+    def locked(self, stage: str) -> object:
+        """What dvc.lock records for `stage`."""
+        return yaml.safe_load((self.path / "dvc.lock").read_text())["stages"].get(stage)
+
+    def leftovers(self) -> list[str]:
+        """What an interrupted train stage could have left: its outputs and their temporary siblings."""
+        names = [p.name for p in self.path.iterdir() if p.name.startswith((".models", "models"))]
+        reports = self.path / "reports"
+        return names + [p.name for p in reports.glob("*train_history*")] + [p.name for p in reports.glob("figures/*/")]
+
+
+def wait_for_first_epoch(
+    client: MlflowClient, experiment_id: str, process: subprocess.Popen[bytes], pid: int | None = None
+) -> Run:
+    """The RUNNING run (of process `pid`, if given) once it has logged a loss."""
+    owner = f"{socket.gethostname()}:{pid}" if pid else None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"exited with {process.returncode} before training was seen"
+        for found in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+            if "loss" in found.data.metrics and owner in (None, found.data.tags.get(tracking.OWNER_TAG)):
+                return found
+        time.sleep(0.2)
+    raise AssertionError("training did not start")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Workspace:
+    path, env = small_repo(tmp_path_factory.mktemp("repo"), mnist_mirror, subset=1000, epochs=1000)
+    run(["git", "commit", "-qam", "long training on a subset"], path, env)
+    run(["dvc", "repro", "preprocess"], path, env)
+    return Workspace(path, env)
+
+
+@pytest.fixture(autouse=True)
+def clean(workspace: Workspace):
+    """Each test starts from the committed conf/ and params.yaml, with no model."""
+    yield
+    run(["git", "checkout", "-q", "--", "conf", "params.yaml"], workspace.path, workspace.env)
+    shutil.rmtree(workspace.path / "models", ignore_errors=True)
+    for figures in (workspace.path / "reports" / "figures").glob("*/"):
+        shutil.rmtree(figures)
+    for report in ("train_history.csv", "metrics.json", "predictions.csv", "per_class_metrics.csv"):
+        (workspace.path / "reports" / report).unlink(missing_ok=True)
+
+
+def finish(process: subprocess.Popen[bytes], logs: Path) -> tuple[int, list[str]]:
+    """Exit status and stderr lines; a process that does not exit promptly fails the test."""
+    try:
+        code = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise AssertionError(f"still running 60 s after the signal: {(logs / 'stderr').read_text()[-2000:]}") from None
+    return code, (logs / "stderr").read_text().strip().splitlines()
+
+
+def test_sigterm_mid_training_marks_the_run_killed_and_leaves_no_model(workspace: Workspace, tmp_path: Path) -> None:
+    process = workspace.start(TRAIN, tmp_path)
+    started = workspace.wait_for_training(process, pid=process.pid)
+    process.send_signal(signal.SIGTERM)
+    code, stderr = finish(process, tmp_path)
+    assert code == 128 + signal.SIGTERM
+    assert stderr[-1] == f"error: stopped by SIGTERM; {STOPPED}"
+    stored = workspace.client.get_run(started.info.run_id)
+    assert stored.info.status == "KILLED"
+    assert stored.data.tags[tracking.END_REASON_TAG] == "interrupted by SIGTERM"
+    assert workspace.leftovers() == []
+
+
+def test_ctrl_c_during_dvc_repro_then_the_next_repro_recovers(workspace: Workspace, tmp_path: Path) -> None:
+    train_lock = workspace.locked("train")
+    process = workspace.start(["dvc", "repro"], tmp_path)
+    started = workspace.wait_for_training(process)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    code, stderr = finish(process, tmp_path)
+    assert code != 0
+    assert f"error: stopped by SIGINT; {STOPPED}" in stderr
+    assert workspace.client.get_run(started.info.run_id).info.status == "KILLED"
+    assert workspace.leftovers() == []
+    assert workspace.locked("train") == train_lock  # DVC recorded nothing of the failed stage
+
+    set_conf(workspace.path, "train/default.yaml", epochs=1)
+    run(["mnist-pipeline", "params"], workspace.path, workspace.env)
+    again = run(["dvc", "repro"], workspace.path, workspace.env)
+    assert "Running stage 'train'" in again.stdout and "Running stage 'evaluate'" in again.stdout
+    assert (workspace.path / "reports/metrics.json").is_file()
+    finished = workspace.client.get_run(run_id_of(workspace))
+    assert finished.info.status == "FINISHED" and "test_accuracy" in finished.data.metrics
+    assert workspace.client.get_run(started.info.run_id).info.status == "KILLED"
+
+
+def test_hard_killed_run_is_marked_killed_by_the_next_run(workspace: Workspace, tmp_path: Path) -> None:
+    process = workspace.start(TRAIN, tmp_path)
+    started = workspace.wait_for_training(process, pid=process.pid)
+    process.kill()
+    process.wait()
+    assert workspace.client.get_run(started.info.run_id).info.status == "RUNNING"
+    assert workspace.leftovers() == []
+
+    run(["mnist-pipeline", "params", "train.epochs=1"], workspace.path, workspace.env)
+    again = run(TRAIN, workspace.path, workspace.env)
+    stale = workspace.client.get_run(started.info.run_id)
+    assert stale.info.status == "KILLED"
+    assert stale.data.tags[tracking.END_REASON_TAG] == (
+        f"process {process.pid} on {socket.gethostname()} ended without closing the run"
+    )
+    assert (
+        f"warning: MLflow run {started.info.run_id} was left RUNNING by process {process.pid}, which is gone; "
+        "marked it KILLED" in again.stderr
+    )
+    new = workspace.client.get_run(run_id_of(workspace))
+    assert new.info.run_id != started.info.run_id and new.info.status == "FINISHED"
+
+
+def test_sigterm_stops_a_sweep_in_its_first_job(workspace: Workspace, tmp_path: Path) -> None:
+    before = {r.info.run_id for r in workspace.runs()}
+    process = workspace.start([sys.executable, "pipelines/sweep.py", "-m", "train.seed=1,2"], tmp_path)
+    started = workspace.wait_for_training(process, pid=process.pid)
+    process.send_signal(signal.SIGTERM)
+    code, stderr = finish(process, tmp_path)
+    assert code == 128 + signal.SIGTERM
+    assert f"error: stopped by SIGTERM; {STOPPED}" in stderr
+    new = [r for r in workspace.runs() if r.info.run_id not in before]
+    children = [r for r in new if tracking.PARENT_TAG in r.data.tags]
+    assert [(r.info.run_id, r.info.status) for r in children] == [(started.info.run_id, "KILLED")]  # no second job
+    assert [r.info.status for r in new if r not in children] == ["KILLED"]  # the sweep's parent run
+
+
+def test_diverging_training_fails_its_run_with_the_fix(workspace: Workspace) -> None:
+    overrides = ["train.optimizer=sgd", "train.learning_rate=1e30"]
+    run(["mnist-pipeline", "params", *overrides], workspace.path, workspace.env)
+    done = run(TRAIN, workspace.path, workspace.env, check=False)
+    assert done.returncode == 1
+    message = "training diverged: loss is nan after epoch 1; lower train.learning_rate"
+    assert done.stderr.strip().splitlines()[-1] == f"error: {message}"
+    failed = [r for r in workspace.runs("FAILED") if r.data.params["train.learning_rate"] == "1e+30"]
+    assert [r.data.tags[tracking.END_REASON_TAG] for r in failed] == [f"PipelineError: {message}"]
+    assert workspace.leftovers() == []
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "status", "message"),
+    [
+        # Read before the run is reopened: the finished training run is left as it was.
+        (b"not a numpy file", "FINISHED", "models/test_probabilities.npy is missing or unreadable"),
+        # Scored inside the reopened run, which the failure marks FAILED.
+        (np.full((10, 10), 0.1, np.float32), "FAILED", "models/test_probabilities.npy does not fit the test set"),
+    ],
+    ids=["unreadable", "wrong shape"],
+)
+def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
+    workspace: Workspace, probabilities: object, status: str, message: str
+) -> None:
+    with tracking.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), workspace.path) as trained:
+        trained.log_metrics({"val_accuracy": 0.9})
+    models = workspace.path / "models"
+    models.mkdir()
+    (models / "mlflow_run.json").write_text(json.dumps({"run_id": trained.run_id}))
+    if isinstance(probabilities, bytes):
+        (models / "test_probabilities.npy").write_bytes(probabilities)
+    else:
+        np.save(models / "test_probabilities.npy", probabilities)
+    done = run(EVALUATE, workspace.path, workspace.env, check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {message}") and last.endswith("rerun `dvc repro train`")
+    stored = workspace.client.get_run(trained.run_id)
+    assert stored.info.status == status and "test_accuracy" not in stored.data.metrics
+    if status == "FAILED":
+        assert stored.data.tags[tracking.END_REASON_TAG].startswith(f"DataError: {message}")
+    assert not (workspace.path / "reports/metrics.json").exists()
+    assert not (workspace.path / "reports/predictions.csv").exists()
+
+
+def run_id_of(workspace: Workspace) -> str:
+    from mnist_pipeline.pipeline import read_run_id
+
+    return read_run_id(workspace.path / "models")
+
+
+# Logs 501 metrics per call as fast as it can, so that a signal is likely to land inside a
+# SQLite write: without interrupts.uninterrupted() that left the store locked (exit 1, run RUNNING).
+BUSY_WRITER = """
+import pathlib, sys
+from mnist_pipeline import tracking
+from mnist_pipeline.config import TrackingConfig
+from mnist_pipeline.stage import run_or_exit
+
+def log_forever():
+    with tracking.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), pathlib.Path(sys.argv[1])) as run:
+        step = 0
+        while True:
+            run.log_metrics({"loss": 1.0, **{f"m{i}": 0.5 for i in range(500)}}, step=step)
+            step += 1
+
+run_or_exit(log_forever)
+"""
+
+
+def test_sigterm_during_a_store_write_still_closes_the_run(tmp_path: Path, mnist_mirror: Path) -> None:
+    config = TrackingConfig(uri=None, experiment="mnist")
+    experiment_id = tracking.ensure_experiment(config, tmp_path)
+    client = MlflowClient(tracking.tracking_uri(config, tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-c", BUSY_WRITER, str(tmp_path)], env=pipeline_env(mnist_mirror), stderr=subprocess.PIPE
+    )
+    started = wait_for_first_epoch(client, experiment_id, process, pid=process.pid)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr.decode()[-2000:]
+    stored = client.get_run(started.info.run_id)
+    assert stored.info.status == "KILLED"
+    assert stored.data.tags[tracking.END_REASON_TAG] == "interrupted by SIGTERM"
