@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,8 +71,10 @@ def train_stage(
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
         log_config(run, config, params_file)
+        started = time.perf_counter()
         with phase("fit"):
             model, history = fit(config.model, config.train, train, val, on_epoch_end=run.log_epoch)
+        run.log_metrics({"train_seconds": time.perf_counter() - started})
         probabilities = predict(model, load_split(data_dir, "test").x)
         with atomic_dir(model_dir) as tmp:
             model.save(tmp / MODEL_FILE)
