@@ -11,3 +11,8 @@ class ConfigError(PipelineError):
 
 class DataError(PipelineError):
     """Data is missing, corrupt or cannot be fetched."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's text on one line (library messages span several), for our error messages."""
+    return " ".join(str(exc).split())[:limit]
