@@ -108,9 +108,9 @@ def test_unusable_files_fail_with_a_reason(tmp_path: Path, content: object, mess
     assert "\n" not in str(caught.value)
 
 
-def test_preprocessing_does_not_import_tensorflow() -> None:
+def test_preprocessing_and_predict_import_no_tensorflow() -> None:
     code = (
-        "import sys; from mnist_pipeline import imageprep; "
+        "import sys; from mnist_pipeline import imageprep, predict; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

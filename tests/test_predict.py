@@ -105,12 +105,14 @@ def test_the_same_model_through_mlflow_uris(
 def test_unknown_models_fail_with_the_fix(small_cnn: TrainedModel, tmp_path: Path, capsys, monkeypatch) -> None:
     draw_strokes(1).save(tmp_path / "one.png")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", small_cnn.tracking_uri)
+    monkeypatch.chdir(tmp_path)  # outside any repository
     for model, message in [
-        (str(tmp_path / "nowhere.keras"), "no model at"),
-        ("models:/no-such-model@champion", "cannot load MLflow model models:/no-such-model@champion"),
+        ([], "no --model given, and no repository here to take models/model.keras from"),
+        (["--model", "nowhere.keras"], "no model at nowhere.keras: train one"),
+        (["--model", "models:/no-such-model@champion"], "cannot load MLflow model models:/no-such-model@champion"),
     ]:
         with pytest.raises(SystemExit) as exit_:
-            cli.main(["predict", str(tmp_path / "one.png"), "--model", model])
+            cli.main(["predict", "one.png", *model])
         assert exit_.value.code == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1

@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageOps
 
 from mnist_pipeline.errors import DataError, one_line
+from mnist_pipeline.fsutil import atomic_file
 from mnist_pipeline.preprocess import IMAGE_SHAPE, scale_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -150,5 +151,5 @@ def prepare(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def save_pixels(pixels: np.ndarray, path: Path) -> None:
     """Write a 28x28 uint8 array as a grayscale PNG (to see what the model was given)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels, mode="L").save(path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(pixels, mode="L").save(tmp, format="PNG")

@@ -18,6 +18,8 @@ from mnist_pipeline.config import load_params
 from mnist_pipeline.errors import DataError, PipelineError, one_line
 from mnist_pipeline.imageprep import IMAGE_SUFFIXES, prepare, save_pixels
 from mnist_pipeline.params import PARAMS_FILE
+from mnist_pipeline.pipeline import MODEL_FILE
+from mnist_pipeline.sweep import stage_output
 from mnist_pipeline.workspace import repo_root, workspace_root
 
 # `models:/NAME@alias`, `models:/<model_id>`, `runs:/<run_id>/model`, any other `scheme:/...`;
@@ -58,10 +60,11 @@ def image_files(paths: list[Path]) -> list[Path]:
 
 def default_model() -> Path:
     """The train stage's model in this repository (where dvc.yaml says the stage writes)."""
-    from mnist_pipeline.pipeline import MODEL_FILE
-    from mnist_pipeline.sweep import stage_output
-
-    return stage_output(repo_root(), "train") / MODEL_FILE
+    try:
+        root = repo_root()
+    except PipelineError:
+        raise DataError("no --model given, and no repository here to take models/model.keras from") from None
+    return stage_output(root, "train") / MODEL_FILE
 
 
 def load_model(spec: str) -> Any:
@@ -70,8 +73,6 @@ def load_model(spec: str) -> Any:
         from mnist_pipeline import tracking
 
         return tracking.load_keras_model(spec, _store_uri())
-    from mnist_pipeline.pipeline import MODEL_FILE
-
     path = Path(spec)
     if path.is_dir():
         path = path / MODEL_FILE
@@ -92,7 +93,10 @@ def _store_uri() -> str:
     environment = os.environ.get(tracking.TRACKING_URI_ENV)
     if environment:
         return environment
-    root = workspace_root()
+    try:
+        root = workspace_root()
+    except PipelineError:
+        raise DataError(f"outside the repository, set {tracking.TRACKING_URI_ENV} to the MLflow store") from None
     return tracking.tracking_uri(load_params(root / PARAMS_FILE).tracking, root)
 
 
