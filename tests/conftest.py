@@ -106,16 +106,11 @@ class TrainedModel:
         experiment = client.get_experiment_by_name(self.config.tracking.experiment)
         return client.search_logged_models([experiment.experiment_id])[0].model_id
 
-    def register_champion(self, name: str) -> str:
-        """Register the logged model as `name` with the alias `champion`; returns its URI."""
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(self.tracking_uri)
-        model_id = self.logged_model_id()
-        client.create_registered_model(name)
-        version = client.create_model_version(name, f"models:/{model_id}", run_id=self.run_id, model_id=model_id)
-        client.set_registered_model_alias(name, "champion", version.version)
-        return f"models:/{name}@champion"
+    @property
+    def champion_uri(self) -> str:
+        """The registry's champion: the evaluate stage registered this model and, being the
+        first in its store, made it the champion."""
+        return f"models:/{self.config.registry.model_name}@champion"
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +123,7 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> I
     from mnist_pipeline.pipeline import MODEL_FILE, download_stage, evaluate_stage, preprocess_stage, train_stage
 
     root = tmp_path_factory.mktemp("small_cnn")
+    shutil.copytree(REPO / "conf", root / "conf")  # run names are measured against conf/
     config = validate(
         params.compose(
             REPO,

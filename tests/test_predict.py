@@ -87,15 +87,14 @@ def test_bad_files_are_reported_and_the_others_still_predicted(
 def test_the_same_model_through_mlflow_uris(
     small_cnn: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`models:/NAME@champion` (what issue 3's registry provides), `models:/<model_id>`, `runs:/`."""
+    """The registry's `models:/NAME@champion`, the logged `models:/<model_id>`, and `runs:/`."""
     truth = {f"d{digit}.png": digit for digit in range(10)}
     for name, digit in truth.items():
         draw_strokes(digit, size=(300, 300), width=20).save(tmp_path / name)
-    champion = small_cnn.register_champion("mnist-uri-test")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", small_cnn.tracking_uri)
 
     _, local = predict_json([str(tmp_path), "--model", str(small_cnn.model_file)], capsys)
-    for uri in (champion, f"models:/{small_cnn.logged_model_id()}", f"runs:/{small_cnn.run_id}/model"):
+    for uri in (small_cnn.champion_uri, f"models:/{small_cnn.logged_model_id()}", f"runs:/{small_cnn.run_id}/model"):
         code, remote = predict_json([str(tmp_path), "--model", uri], capsys)
         assert code == 0
         assert [r["digit"] for r in remote] == [r["digit"] for r in local], uri

@@ -1,5 +1,5 @@
-"""`mlflow models serve` on the session's small CNN, registered with a `champion` alias in its
-own store: the real server on 127.0.0.1, queried over HTTP as the README shows."""
+"""`mlflow models serve -m models:/NAME@champion` on the session's small CNN (the champion of
+its own store): the real server on 127.0.0.1, queried over HTTP as the README shows."""
 
 from __future__ import annotations
 
@@ -44,10 +44,9 @@ def post(url: str, body: object) -> tuple[int, dict]:
 @pytest.fixture(scope="module")
 def server(small_cnn: TrainedModel, mnist_mirror) -> Iterator[str]:
     """`mlflow models serve -m models:/NAME@champion --env-manager local`; yields its base URL."""
-    champion = small_cnn.register_champion("mnist-serve-test")
     port = free_port()
     env = {**pipeline_env(mnist_mirror), "MLFLOW_TRACKING_URI": small_cnn.tracking_uri}
-    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", champion]
+    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", small_cnn.champion_uri]
     command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
     log = small_cnn.root / "serve.log"
     with log.open("w") as out:

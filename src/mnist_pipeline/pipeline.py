@@ -65,7 +65,7 @@ def train_stage(
     from mnist_pipeline import identity, naming, plots
 
     train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
-    name = None if run_id else naming.run_name(to_container(config), naming.reference(root))
+    name = None if run_id else naming.run_name(to_container(config), naming.reference(root, config.model.name))
     run_tags = identity.run_tags(data_dir, tags)
     with tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags) as run:
         run.log_params(flatten(to_container(config)))
