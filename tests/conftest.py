@@ -7,7 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +128,70 @@ def data_config(**changes: object) -> DataConfig:
 def tracking_store(tmp_path: Path) -> str:
     """A fresh SQLite MLflow store for one test."""
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What the pipeline leaves behind after training and evaluating one model."""
+
+    config: Any  # PipelineConfig
+    root: Path  # where the MLflow store lives
+    data_dir: Path
+    model_file: Path
+    run_id: str
+    metrics: dict[str, Any]
+
+    @property
+    def tracking_uri(self) -> str:
+        return str(self.config.tracking.uri)
+
+    def logged_model_id(self) -> str:
+        """The id of the model the train stage logged: `models:/<id>` loads it."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.tracking_uri)
+        experiment = client.get_experiment_by_name(self.config.tracking.experiment)
+        return client.search_logged_models([experiment.experiment_id])[0].model_id
+
+    @property
+    def champion_uri(self) -> str:
+        """The registry's champion: the evaluate stage registered this model and, being the
+        first in its store, made it the champion."""
+        return f"models:/{self.config.registry.model_name}@champion"
+
+
+@pytest.fixture(scope="session")
+def small_cnn(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Iterator[TrainedModel]:
+    """The CNN experiment (`+experiment=cnn`) trained by the real train and evaluate stages on
+    6,000 MNIST images for 3 epochs (about 97% test accuracy), logged to its own MLflow store;
+    shared by the tests of prediction, serving and model behaviour."""
+    from mnist_pipeline import params
+    from mnist_pipeline.config import validate
+    from mnist_pipeline.pipeline import MODEL_FILE, download_stage, evaluate_stage, preprocess_stage, train_stage
+
+    root = tmp_path_factory.mktemp("small_cnn")
+    shutil.copytree(REPO / "conf", root / "conf")  # run names are measured against conf/
+    config = validate(
+        params.compose(
+            REPO,
+            [
+                "+experiment=cnn",
+                "data.subset=6000",
+                "data.subset_strategy=stratified",
+                f"data.mirror={mnist_mirror}",
+                "train.epochs=3",
+                "train.batch_size=64",
+                f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
+                "tracking.experiment=test",
+            ],
+        )
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        download_stage(config, root / "raw")
+        preprocess_stage(config, root / "raw", root / "processed")
+        run_id = train_stage(config, root / "processed", root / "models", root / "history.csv", root)
+        metrics = evaluate_stage(
+            config, root / "processed", root / "models", root / "metrics.json", root / "predictions.csv", root
+        )
+        yield TrainedModel(config, root, root / "processed", root / "models" / MODEL_FILE, run_id, metrics)

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from conftest import REPO
 from mnist_pipeline import params
-from mnist_pipeline.config import load_params, to_container, validate
+from mnist_pipeline.config import CnnConfig, MlpConfig, load_params, to_container, validate
 from mnist_pipeline.errors import ConfigError
 
 
@@ -20,7 +20,7 @@ def test_committed_params_yaml_matches_conf() -> None:
 def test_defaults_are_the_reference_recipe() -> None:
     config = load_params(REPO / "params.yaml")
     assert (config.model.name, config.model.units, config.model.activation) == ("mlp", 128, "relu")
-    assert (config.train.optimizer, config.train.learning_rate) == ("adam", 0.001)
+    assert (config.train.optimizer, config.train.learning_rate, config.train.lr_schedule) == ("adam", 0.001, "constant")
     assert (config.train.epochs, config.train.batch_size, config.train.seed) == (5, 64, 1)
     assert config.data.val_fraction == 0.2 and config.data.subset is None
 
@@ -42,11 +42,12 @@ def test_overrides_compose_into_a_valid_config() -> None:
         ({"data": {"download_timeout": 0}}, "data.download_timeout=0.0 must be > 0 seconds"),
         ({"data": {"download_retries": -1}}, "data.download_retries=-1 must be >= 0"),
         ({"data": {"download_backoff": -0.5}}, "data.download_backoff=-0.5 must be >= 0 seconds"),
-        ({"model": {"name": "resnet"}}, "choose one of: mlp"),
+        ({"model": {"name": "resnet"}}, "choose one of: mlp, cnn"),
         ({"train": {"optimizer": "adamw"}}, "choose one of: adam, sgd, rmsprop"),
         ({"model": {"activation": "swish"}}, "model.activation='swish' is not known"),
         ({"model": {"unitz": 64}}, "at model.unitz"),
         ({"train": {"epochs": "five"}}, "at train.epochs"),
+        ({"train": {"lr_schedule": "step"}}, "train.lr_schedule='step' is not known; choose one of: constant, cosine"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(override: dict, message: str) -> None:
@@ -98,3 +99,49 @@ def test_check_names_the_stale_key_and_the_command(conf_copy) -> None:
     )
     with pytest.raises(ConfigError, match=r"train\.epochs: params\.yaml=5, conf/=7.*run `mnist-pipeline params`"):
         params.check(conf_copy)
+
+
+def cnn_config(*overrides: str) -> dict:
+    return params.compose(REPO, ["model=cnn", *overrides])
+
+
+def test_cnn_is_one_switch_away_and_mlp_keys_do_not_leak_into_it() -> None:
+    config = validate(cnn_config())
+    assert isinstance(config.model, CnnConfig) and config.model.name == "cnn"
+    assert "units" not in to_container(config)["model"]
+    assert isinstance(validate(params.compose(REPO)).model, MlpConfig)
+
+
+def test_cnn_experiment_overlay_sets_the_strong_recipe() -> None:
+    config = validate(params.compose(REPO, ["+experiment=cnn"]))
+    assert isinstance(config.model, CnnConfig)
+    assert config.model.augment.shift > 0 and config.train.lr_schedule == "cosine"
+    # Overrides after the overlay still win, as in `dvc exp run -S +experiment=cnn -S train.epochs=1`.
+    assert validate(params.compose(REPO, ["+experiment=cnn", "train.epochs=1"])).train.epochs == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["+model.units=64"], "at model.units: Key 'units' not in 'CnnConfig'"),
+        (["model.filters=[]"], r"model.filters=\[\] must be 1 to 3 positive numbers"),
+        (["model.filters=[32,64,64,64]", "model.kernel_sizes=[3,3,3,3]"], "must be 1 to 3 positive numbers"),
+        (["model.kernel_sizes=[5,4]"], r"model.kernel_sizes=\[5, 4\] must hold 3, 5 or 7 for each of the 2 filters"),
+        (["model.filters=[32,64,64]"], r"model.kernel_sizes=\[5, 3\] must hold 3, 5 or 7 for each of the 3"),
+        (["model.dropout=1.0"], r"model.dropout=1.0 must be in \[0, 1\)"),
+        (["model.augment.rotation=90"], r"model.augment.rotation=90.0 must be in \[0, 45\] degrees"),
+        (["model.augment.shift=-0.1"], "model.augment.shift=-0.1 must be in"),
+        (["~model.augment"], "at model.augment"),
+    ],
+)
+def test_bad_cnn_values_are_rejected_with_the_key_named(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        validate(cnn_config(*overrides))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_model_name_is_named() -> None:
+    raw = OmegaConf.create(params.compose(REPO))
+    del raw.model["name"]
+    with pytest.raises(ConfigError, match=r"model\.name is missing; choose one of: mlp, cnn"):
+        validate(raw)

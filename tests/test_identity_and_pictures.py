@@ -115,3 +115,15 @@ def test_preprocess_still_does_not_import_matplotlib_or_mlflow() -> None:
         "bad = {'matplotlib', 'mlflow', 'tensorflow', 'keras'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        (["model=cnn"], "cnn-f32x64-e5"),
+        (["model=cnn", "model.dropout=0.5", "model.filters=[16,32]"], "cnn-f16x32-e5-dropout0.5"),
+        (["+experiment=cnn"], "cnn-f32x64-e6-val0.1-shift0.1-lr0.002-cosine-bs128"),
+    ],
+)
+def test_cnn_run_names_are_measured_against_the_cnn_config(overrides: list[str], name: str) -> None:
+    assert naming.run_name(params.compose(REPO, overrides), naming.reference(REPO, "cnn")) == name

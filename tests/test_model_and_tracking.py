@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from conftest import REPO, data_config
 from mnist_pipeline import params, tracking
 from mnist_pipeline.config import MODEL_NAMES, TrackingConfig, validate
-from mnist_pipeline.model import BUILDERS, build_model
+from mnist_pipeline.model import BUILDERS, COSINE_FLOOR, build_model, learning_rate
 
 
 def test_every_configurable_model_name_has_a_builder() -> None:
@@ -30,6 +30,31 @@ def test_mlp_is_the_reference_network() -> None:
 def test_units_override_changes_the_hidden_layer() -> None:
     model = build_model(validate(params.compose(REPO, ["model.units=32"])).model)
     assert model.layers[1].units == 32
+
+
+def test_cnn_augments_only_while_training() -> None:
+    config = validate(params.compose(REPO, ["+experiment=cnn"]))
+    model = build_model(config.model)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[0] == "RandomTranslation" and kinds.count("Conv2D") == len(config.model.filters)
+    assert "Random" not in " ".join(
+        type(layer).__name__ for layer in build_model(validate(params.compose(REPO, ["model=cnn"])).model).layers
+    )
+    digit = np.zeros((1, 28, 28, 1), dtype="float32")
+    digit[0, 8:20, 12:16] = 1.0
+    shifted = [model.layers[0](digit, training=True).numpy() for _ in range(5)]
+    assert any(not np.array_equal(s, digit) for s in shifted)
+    np.testing.assert_array_equal(model.layers[0](digit, training=False).numpy(), digit)
+    np.testing.assert_array_equal(model.predict(digit, verbose=0), model.predict(digit, verbose=0))
+
+
+def test_cosine_schedule_decays_over_the_whole_training() -> None:
+    train = validate(params.compose(REPO, ["train.lr_schedule=cosine", "train.epochs=2", "train.batch_size=100"])).train
+    schedule = learning_rate(train, train_size=1000)  # 10 steps per epoch, 20 in all
+    assert float(schedule(0)) == pytest.approx(train.learning_rate)
+    assert float(schedule(10)) == pytest.approx(train.learning_rate * (1 + COSINE_FLOOR) / 2)
+    assert float(schedule(20)) == pytest.approx(train.learning_rate * COSINE_FLOOR)
+    assert learning_rate(validate(params.compose(REPO)).train, 1000) == 0.001
 
 
 @pytest.fixture

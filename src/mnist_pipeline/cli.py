@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from mnist_pipeline import params
 from mnist_pipeline.stage import run_or_exit
@@ -28,6 +31,24 @@ def _runs(args: argparse.Namespace) -> None:
     print(run_or_exit(lambda: runs_report(root, args.sort, ascending=args.ascending, limit=args.limit)))
 
 
+def _predict(args: argparse.Namespace) -> None:
+    from mnist_pipeline import predict
+
+    files = predict.image_files(args.images)
+    if not files:
+        print("error: no images in the given folders; give PNG, JPEG or BMP files", file=sys.stderr)
+        raise SystemExit(1)
+    model = run_or_exit(lambda: predict.load_model(args.model or str(predict.default_model())))
+    results = predict.predict_files(model, files, args.save_preprocessed)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            print(result.line(), file=sys.stderr if result.error else sys.stdout)
+    if any(r.error for r in results):
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description="mnist-pipeline project commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +61,25 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--ascending", action="store_true", help="lowest first (for losses)")
     r.add_argument("--limit", type=int, default=None, help="show at most this many runs")
     r.set_defaults(func=_runs)
+
+    p = commands.add_parser(
+        "predict",
+        help="predict the digit in image files (PNG, JPEG, BMP; any size, dark-on-light or light-on-dark)",
+        description="Each image is turned into an MNIST-style 28x28 digit (grayscale, inverted if the "
+        "background is light, cropped to the ink, fitted into 20x20, centred by centre of mass) and "
+        "predicted. Exits 1 if any file could not be predicted; the others are still printed.",
+    )
+    p.add_argument("images", nargs="+", type=Path, help="image files, or folders of images")
+    p.add_argument(
+        "--model",
+        help="a .keras file (or a folder with model.keras), or an MLflow model URI: models:/NAME@ALIAS, "
+        "models:/NAME/VERSION, models:/MODEL_ID, runs:/RUN_ID/model (default: the train stage's models/model.keras)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list: image, digit, probability (or error)")
+    p.add_argument(
+        "--save-preprocessed", type=Path, metavar="DIR", help="also write each 28x28 model input to DIR/<name>.png"
+    )
+    p.set_defaults(func=_predict)
     args = parser.parse_args(argv)
     args.func(args)
 

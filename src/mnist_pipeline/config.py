@@ -17,12 +17,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from mnist_pipeline.errors import ConfigError
 
-MODEL_NAMES = ("mlp",)
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
 SUBSET_STRATEGIES = ("first", "stratified")
 METRIC_MODES = ("max", "min")
 TRAIN_SET_SIZE = 60_000
+# 28 px halved by each conv block's pooling: 28 -> 14 -> 7 -> 3.
+MAX_CONV_BLOCKS = 3
 
 
 def _require(ok: bool, message: str) -> None:
@@ -62,20 +64,70 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """What every model has; the keys of each `model.name` live in its own subclass below."""
+
     name: str
+
+
+@dataclass
+class MlpConfig(ModelConfig):
+    """`mlp`: Flatten -> Dense(units, activation) -> Dense(10, softmax), the reference."""
+
     units: int
     activation: str
 
     def __post_init__(self) -> None:
-        _require_choice("model.name", self.name, MODEL_NAMES)
         _require(self.units > 0, f"model.units={self.units} must be > 0")
         _require_choice("model.activation", self.activation, ACTIVATIONS)
+
+
+@dataclass
+class AugmentConfig:
+    """Random changes to each training image (off at inference); 0 turns one off."""
+
+    shift: float  # fraction of the image size, in each direction
+    rotation: float  # degrees, either way
+    zoom: float  # fraction, in or out
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.shift < 0.5, f"model.augment.shift={self.shift} must be in [0, 0.5)")
+        _require(0.0 <= self.rotation <= 45.0, f"model.augment.rotation={self.rotation} must be in [0, 45] degrees")
+        _require(0.0 <= self.zoom < 0.5, f"model.augment.zoom={self.zoom} must be in [0, 0.5)")
+
+
+@dataclass
+class CnnConfig(ModelConfig):
+    """`cnn`: conv blocks (conv, batch norm, relu, max-pool), then dropout, a dense layer, softmax."""
+
+    filters: list[int]  # one conv block per entry
+    kernel_sizes: list[int]  # each block's convolution window, one per entry of filters
+    dense_units: int
+    dropout: float
+    augment: AugmentConfig
+
+    def __post_init__(self) -> None:
+        _require(
+            1 <= len(self.filters) <= MAX_CONV_BLOCKS and all(f > 0 for f in self.filters),
+            f"model.filters={self.filters} must be 1 to {MAX_CONV_BLOCKS} positive numbers (each halves the image)",
+        )
+        _require(
+            len(self.kernel_sizes) == len(self.filters) and all(k in (3, 5, 7) for k in self.kernel_sizes),
+            f"model.kernel_sizes={self.kernel_sizes} must hold 3, 5 or 7 for each of the {len(self.filters)} filters",
+        )
+        _require(self.dense_units > 0, f"model.dense_units={self.dense_units} must be > 0")
+        _require(0.0 <= self.dropout < 1.0, f"model.dropout={self.dropout} must be in [0, 1)")
+
+
+# The schema for each `model.name`; validation picks it by name.
+MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {"mlp": MlpConfig, "cnn": CnnConfig}
+MODEL_NAMES = tuple(MODEL_SCHEMAS)
 
 
 @dataclass
 class TrainConfig:
     optimizer: str
     learning_rate: float
+    lr_schedule: str  # constant, or cosine: from learning_rate down to near 0 at the last step
     epochs: int
     batch_size: int
     seed: int
@@ -86,6 +138,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _require_choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _require(self.learning_rate > 0, f"train.learning_rate={self.learning_rate} must be > 0")
+        _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _require(self.epochs > 0, f"train.epochs={self.epochs} must be > 0")
         _require(self.batch_size > 0, f"train.batch_size={self.batch_size} must be > 0")
         for knob in ("steps_per_execution", "intra_op_threads", "inter_op_threads"):
@@ -130,6 +183,7 @@ def validate(raw: DictConfig | dict[str, Any]) -> PipelineConfig:
     """Check `raw` against the schema: unknown keys, wrong types and bad values all fail here."""
     schema = OmegaConf.structured(PipelineConfig)
     try:
+        schema.model = OmegaConf.structured(_model_schema(raw))
         merged = OmegaConf.merge(schema, raw)
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
@@ -137,6 +191,15 @@ def validate(raw: DictConfig | dict[str, Any]) -> PipelineConfig:
         raise ConfigError(f"invalid configuration{f' at {key}' if key else ''}: {_first_line(exc)}") from None
     assert isinstance(config, PipelineConfig)
     return config
+
+
+def _model_schema(raw: DictConfig | dict[str, Any]) -> type[ModelConfig]:
+    """The dataclass that `model` must fit, chosen by `model.name`."""
+    model = raw.get("model")
+    name = model.get("name") if isinstance(model, DictConfig | dict) else None
+    _require(name is not None, f"model.name is missing; choose one of: {', '.join(MODEL_NAMES)}")
+    _require_choice("model.name", str(name), MODEL_NAMES)
+    return MODEL_SCHEMAS[str(name)]
 
 
 def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:

@@ -1,8 +1,8 @@
-"""Run names that read as what a run changed: `mlp-u64-e10`, `mlp-u128-e5-lr0.01-sgd`.
+"""Run names that read as what a run changed: `mlp-u64-e10`, `mlp-u128-e5-lr0.01-sgd`, `cnn-f32x64-e6-cosine`.
 
-A name always carries the model and its headline values (units, epochs), then every other
-hyperparameter that differs from the reference configuration (`conf/` with no overrides),
-so a list of runs shows their differences at a glance.
+A name always carries the model and its headline values (units or filters, epochs), then
+every other hyperparameter that differs from the reference configuration (`conf/` with no
+overrides but the model's), so a list of runs shows their differences at a glance.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from omegaconf import OmegaConf
 from mnist_pipeline.config import flatten
 from mnist_pipeline.params import CONFIG_NAME, compose
 
-ALWAYS = ("model.name", "model.units", "train.epochs")
+ALWAYS = ("model.name", "model.units", "model.filters", "train.epochs")
 # Short prefixes for the keys people sweep most; any other key is shown as `<last part><value>`.
 PREFIXES = {
     "model.units": "u",
+    "model.filters": "f",
     "train.epochs": "e",
     "train.learning_rate": "lr",
     "train.batch_size": "bs",
@@ -27,7 +28,7 @@ PREFIXES = {
     "data.val_fraction": "val",
 }
 # Keys whose value says it all (`sgd`, `tanh`, `stratified`).
-VALUE_ONLY = ("model.name", "train.optimizer", "model.activation", "data.subset_strategy")
+VALUE_ONLY = ("model.name", "train.optimizer", "model.activation", "data.subset_strategy", "train.lr_schedule")
 # Where a run's data comes from and where it is logged do not change what it learns.
 NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_")
 
@@ -53,17 +54,19 @@ def sweep_name(kind: str, overrides: list[str]) -> str:
     return "-".join([kind, *parts])
 
 
-def reference(root: Path) -> dict[str, Any]:
-    """`conf/` with no overrides, the config that run names are measured against."""
+def reference(root: Path, model: str | None = None) -> dict[str, Any]:
+    """`conf/` with no overrides (but `model=<model>`: a CNN run is measured against
+    conf/model/cnn.yaml), the config that run names are measured against."""
     from hydra.core.global_hydra import GlobalHydra
 
+    overrides = [f"model={model}"] if model else []
     if GlobalHydra.instance().is_initialized():  # inside a Hydra app: compose with its own loader
         from hydra import compose as hydra_compose
 
-        container = OmegaConf.to_container(hydra_compose(config_name=CONFIG_NAME), resolve=True)
+        container = OmegaConf.to_container(hydra_compose(config_name=CONFIG_NAME, overrides=overrides), resolve=True)
         assert isinstance(container, dict)
         return container
-    return compose(root)
+    return compose(root, overrides)
 
 
 def _part(key: str, value: Any) -> str:
@@ -78,4 +81,6 @@ def _format(value: Any) -> str:
         return "all"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):
+        return "x".join(_format(v) for v in value)
     return str(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,14 +71,16 @@ def train_stage(
         from mnist_pipeline import tracking
     from mnist_pipeline import identity, naming, plots
 
-    name = None if run_id else naming.run_name(to_container(config), naming.reference(root))
+    name = None if run_id else naming.run_name(to_container(config), naming.reference(root, config.model.name))
     run_tags = identity.run_tags(data_dir, tags)
     with tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags) as run:
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
         log_config(run, config, params_file)
+        started = time.perf_counter()
         with phase("fit"):
             model, history = fit(config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch))
+        run.log_metrics({"train_seconds": time.perf_counter() - started})
         probabilities = predict(model, test.x)
         run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
         write_history(history, history_file)

@@ -175,7 +175,7 @@ class MlflowSweepCallback(Callback):
             "sweep.job": _job_number(config),
             "overrides": " ".join(str(o) for o in config.hydra.overrides.task),
         }
-        name = naming.run_name(task, naming.reference(root))
+        name = naming.run_name(task, naming.reference(root, task["model"]["name"]))
         run_id = tracking.create_run(tracked, root, name, tags, parent_id=state.parent_run_id)
         hydra_dir = job_dir / str(config.hydra.output_subdir or ".hydra")
         tracking.update_run(tracked, root, run_id, artifacts={"config/hydra": hydra_dir})

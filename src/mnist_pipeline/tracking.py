@@ -237,6 +237,21 @@ def pipeline_run(
             mlflow.end_run(status=status)
 
 
+def load_keras_model(model_uri: str, store_uri: str) -> Any:
+    """The Keras model behind an MLflow model URI in the store at `store_uri`:
+    `models:/NAME@alias`, `models:/NAME/version`, `models:/<model_id>`, `runs:/<run_id>/model`."""
+    import mlflow.keras
+
+    _use_uri(store_uri)
+    try:
+        return mlflow.keras.load_model(model_uri)
+    except (MlflowException, OSError) as exc:
+        raise PipelineError(
+            f"cannot load MLflow model {model_uri} from {store_uri} ({_first_line(exc)}); "
+            f"check the name, alias or id (`mlflow ui`), or set {TRACKING_URI_ENV}"
+        ) from None
+
+
 def run_status(config: TrackingConfig, root: Path, run_id: str) -> str:
     return MlflowClient(tracking_uri(config, root)).get_run(run_id).info.status
 

@@ -68,7 +68,7 @@ def fit(
     make_deterministic(train_config.seed)
     model = build_model(model_config)
     model.compile(
-        optimizer=make_optimizer(train_config.optimizer, train_config.learning_rate),
+        optimizer=make_optimizer(train_config, len(train)),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution(train_config, len(train)),

@@ -1,0 +1,155 @@
+"""Turn a photo or drawing of one digit into the input a model trained on MNIST expects.
+
+MNIST digits are white ink on black, size-normalised into a 20x20 box (keeping their aspect
+ratio, anti-aliased) and centred by centre of mass in a 28x28 field; a model only works on
+new images that get the same treatment. No TensorFlow here: Pillow and NumPy only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image, ImageOps
+
+from mnist_pipeline.errors import DataError, one_line
+from mnist_pipeline.fsutil import atomic_file
+from mnist_pipeline.preprocess import IMAGE_SHAPE, scale_images
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+BOX = 20  # the digit's longer side, in pixels, as in MNIST
+# Where MNIST's centres of mass lie, in pixel-index coordinates (measured: 14.0 +- 0.3 both ways).
+CENTRE = (IMAGE_SHAPE[0] / 2, IMAGE_SHAPE[1] / 2)
+# MNIST's median stroke width (ink area / half its outline, at 28x28, ink > 127).
+STROKE_WIDTH = 2.9
+# Ink must stand out from the background by this much (0-255) or the image counts as blank.
+MIN_CONTRAST = 40.0
+# Pixels fainter than this fraction of the darkest ink are background (paper grain, shadows).
+NOISE_FLOOR = 0.25
+BORDER = 2  # pixels of the frame that tell the background colour
+WORK = 4 * BOX  # large crops are reduced towards this size before their strokes are widened
+MIN_STROKE = 2.0  # ... but not so far that strokes get thinner than this, in pixels
+
+
+def load_grayscale(path: Path) -> np.ndarray:
+    """Any PNG/JPEG/BMP (any mode, EXIF-rotated, transparent or not) as float 0-255 luminance."""
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except FileNotFoundError:
+        raise DataError("no such file") from None
+    except IsADirectoryError:
+        raise DataError("a folder, not an image file") from None
+    except Image.UnidentifiedImageError:
+        raise DataError("not an image Pillow can read; give a PNG, JPEG or BMP file") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"unreadable image ({one_line(exc)}); give a PNG, JPEG or BMP file") from None
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max()
+        return values * (255.0 / (65535.0 if top > 255 else 255.0)) if top > 0 else values
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        return _flatten_transparency(image.convert("LA"))
+    return np.asarray(image.convert("L"), dtype=np.float64)
+
+
+def _flatten_transparency(image: Image.Image) -> np.ndarray:
+    """Lay the visible pixels on a background that contrasts with them (ink may be light or dark)."""
+    gray, alpha = (np.asarray(band, dtype=np.float64) for band in image.split())
+    alpha = alpha / 255.0
+    visible = alpha > 0.5
+    background = 0.0 if visible.any() and gray[visible].mean() > 127 else 255.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1] on a 0 background: inverts dark-on-light images, removes the paper."""
+    frame = np.concatenate(
+        [gray[:BORDER].ravel(), gray[-BORDER:].ravel(), gray[:, :BORDER].ravel(), gray[:, -BORDER:].ravel()]
+    )
+    background = float(np.median(frame))
+    ink = background - gray if background > 127 else gray - background
+    peak = float(ink.max()) if ink.size else 0.0
+    if peak < MIN_CONTRAST:
+        raise DataError("no digit found (blank image: nothing stands out from the background)")
+    ink = np.clip(ink / peak, 0.0, 1.0)
+    ink[ink < NOISE_FLOOR] = 0.0
+    return ink
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Mean stroke width in pixels: ink area over half its outline (MNIST's measure, see STROKE_WIDTH)."""
+    solid = np.pad(ink > 0.5, 1)
+    inner = solid[1:-1, 1:-1] & solid[:-2, 1:-1] & solid[2:, 1:-1] & solid[1:-1, :-2] & solid[1:-1, 2:]
+    area = int(solid.sum())
+    outline = area - int(inner.sum())
+    return 2.0 * area / outline if outline else 0.0
+
+
+def resize(ink: np.ndarray, longer_side: int, resample: Image.Resampling) -> np.ndarray:
+    """Scale so the longer side is `longer_side` pixels, keeping the aspect ratio."""
+    height, width = ink.shape
+    scale = longer_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, resample)
+    return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)
+
+
+def reduce(ink: np.ndarray) -> np.ndarray:
+    """Shrink a large crop by area averaging, but only as far as keeps its strokes ~2 px wide (so
+    they stay solid and can be widened evenly), and not below WORK pixels."""
+    side = max(ink.shape)
+    target = max(WORK, round(side * MIN_STROKE / max(stroke_width(ink), 1.0)))
+    if side <= target:
+        return ink
+    small = resize(ink, target, Image.Resampling.BOX)
+    return small / small.max()
+
+
+def thicken(ink: np.ndarray) -> np.ndarray:
+    """Widen thin strokes (a pen line on a large image) to MNIST's width once scaled to the box."""
+    grow = round(STROKE_WIDTH * max(ink.shape) / BOX - stroke_width(ink))
+    if grow < 1:
+        return ink
+    grown = np.pad(ink, grow)  # room for the strokes to grow outwards
+    for axis in (0, 1):  # a square max filter, one axis at a time
+        grown = sliding_window_view(grown, grow + 1, axis=axis).max(axis=-1)
+    return grown
+
+
+def centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Place the digit in the 28x28 field with its centre of mass on MNIST's."""
+    field = np.zeros(IMAGE_SHAPE[:2])
+    rows, cols = np.indices(digit.shape)
+    mass = digit.sum()
+    top = round(float(CENTRE[0] - (rows * digit).sum() / mass))
+    left = round(float(CENTRE[1] - (cols * digit).sum() / mass))
+    top = min(max(top, 0), field.shape[0] - digit.shape[0])
+    left = min(max(left, 0), field.shape[1] - digit.shape[1])
+    field[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    return field
+
+
+def to_mnist(gray: np.ndarray) -> np.ndarray:
+    """Grayscale pixels (0-255, any size) -> MNIST-style uint8 28x28, white digit on black."""
+    digit = resize(thicken(reduce(crop_to_ink(ink_map(gray)))), BOX, Image.Resampling.LANCZOS)
+    return np.round(centre_by_mass(digit) * 255.0).astype(np.uint8)
+
+
+def prepare(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image file -> (its MNIST-style uint8 28x28, the float32 model input scaled like training)."""
+    pixels = to_mnist(load_grayscale(path))
+    return pixels, scale_images(pixels)[0]
+
+
+def save_pixels(pixels: np.ndarray, path: Path) -> None:
+    """Write a 28x28 uint8 array as a grayscale PNG (to see what the model was given)."""
+    with atomic_file(path) as tmp:
+        Image.fromarray(pixels, mode="L").save(tmp, format="PNG")

@@ -1,0 +1,123 @@
+"""Predict the digit in image files with a trained model: a local `.keras` file or an MLflow model.
+
+Each image is read and preprocessed on its own (see imageprep), so one bad file is reported
+and the others are still predicted. TensorFlow (and MLflow) load only when a model is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_pipeline.config import load_params
+from mnist_pipeline.errors import DataError, PipelineError, one_line
+from mnist_pipeline.imageprep import IMAGE_SUFFIXES, prepare, save_pixels
+from mnist_pipeline.params import PARAMS_FILE
+from mnist_pipeline.pipeline import MODEL_FILE
+from mnist_pipeline.sweep import stage_output
+from mnist_pipeline.workspace import repo_root, workspace_root
+
+# `models:/NAME@alias`, `models:/<model_id>`, `runs:/<run_id>/model`, any other `scheme:/...`;
+# two letters at least, so a Windows drive (`C:\\`) is a path.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    image: str
+    digit: int | None = None
+    probability: float | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.error is not None:
+            return f"{self.image}: error: {self.error}"
+        return f"{self.image}: {self.digit} (p={self.probability:.3f})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def is_model_uri(spec: str) -> bool:
+    return bool(_URI.match(spec))
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """Files as given, in order; a folder stands for its images (by suffix, sorted by name)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(path)
+    return files
+
+
+def default_model() -> Path:
+    """The train stage's model in this repository (where dvc.yaml says the stage writes)."""
+    try:
+        root = repo_root()
+    except PipelineError:
+        raise DataError("no --model given, and no repository here to take models/model.keras from") from None
+    return stage_output(root, "train") / MODEL_FILE
+
+
+def load_model(spec: str) -> Any:
+    """A Keras model from an MLflow model URI or a local `.keras` file (or a folder holding one)."""
+    if is_model_uri(spec):
+        from mnist_pipeline import tracking
+
+        return tracking.load_keras_model(spec, _store_uri())
+    path = Path(spec)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise DataError(f"no model at {path}: train one (`dvc repro train`) or pass --model FILE.keras or a model URI")
+    import keras
+
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot load the Keras model {path} ({one_line(exc)}); give a `.keras` file") from None
+
+
+def _store_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else the MLflow store this repository's pipeline logs to."""
+    from mnist_pipeline import tracking
+
+    environment = os.environ.get(tracking.TRACKING_URI_ENV)
+    if environment:
+        return environment
+    try:
+        root = workspace_root()
+    except PipelineError:
+        raise DataError(f"outside the repository, set {tracking.TRACKING_URI_ENV} to the MLflow store") from None
+    return tracking.tracking_uri(load_params(root / PARAMS_FILE).tracking, root)
+
+
+def predict_files(model: Any, files: list[Path], save_dir: Path | None = None) -> list[Prediction]:
+    """One prediction (or error) per file, in order; the readable ones go through the model together."""
+    results: list[Prediction] = []
+    batch: list[np.ndarray] = []
+    slots: list[int] = []
+    for path in files:
+        try:
+            pixels, model_input = prepare(path)
+        except PipelineError as exc:
+            results.append(Prediction(str(path), error=str(exc)))
+            continue
+        if save_dir is not None:
+            save_pixels(pixels, save_dir / f"{path.stem}.png")
+        slots.append(len(results))
+        results.append(Prediction(str(path)))
+        batch.append(model_input)
+    if batch:
+        for slot, scores in zip(slots, model.predict(np.stack(batch), verbose=0), strict=True):
+            digit = int(np.argmax(scores))
+            results[slot] = Prediction(results[slot].image, digit=digit, probability=float(scores[digit]))
+    return results

@@ -1,0 +1,40 @@
+"""The CNN experiment overlay through both entry points, in a temporary copy of the repository
+on real MNIST (shrunk to a subset and two epochs): `dvc exp run -S +experiment=cnn` and
+`python pipelines/sweep.py +experiment=cnn`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import copy_repo, pipeline_env, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_cnn_experiment_runs_from_dvc_and_from_hydra(tmp_path: Path, mnist_mirror: Path) -> None:
+    repo = copy_repo(tmp_path)
+    env = pipeline_env(mnist_mirror)
+    shrink = ["data.subset=2000", "train.epochs=2", "train.batch_size=32"]
+    run(["dvc", "exp", "run", "-S", "+experiment=cnn", *(arg for s in shrink for arg in ("-S", s))], repo, env)
+    composed = yaml.safe_load((repo / "params.yaml").read_text())
+    assert composed["model"]["name"] == "cnn" and composed["train"]["lr_schedule"] == "cosine"
+    assert composed["data"]["subset"] == 2000  # -S overrides given after the overlay win
+
+    run([sys.executable, "pipelines/sweep.py", "+experiment=cnn", "data.subset=1000", *shrink[1:]], repo, env)
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("mnist")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    assert [r.data.params["data.train_size"] for r in runs] == ["1800", "900"]  # val_fraction 0.1 from the overlay
+    for tracked, subset in zip(runs, ("2000", "1000"), strict=True):
+        assert tracked.info.status == "FINISHED"
+        assert tracked.info.run_name == f"cnn-f32x64-e2-val0.1-n{subset}-shift0.1-lr0.002-cosine-bs32"
+        assert tracked.data.params["model.augment.shift"] == str(composed["model"]["augment"]["shift"])
+        assert tracked.data.metrics["test_accuracy"] > 0.5  # chance is 0.1
+        assert tracked.data.metrics["train_seconds"] > 0

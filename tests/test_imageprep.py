@@ -1,0 +1,116 @@
+"""Turning user images into MNIST-style inputs: drawn with PIL as a user would, no TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from drawn_digits import draw_strokes
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.imageprep import load_grayscale, prepare, to_mnist
+
+
+def mnist_of(image: Image.Image, tmp_path: Path, name: str = "digit.png") -> np.ndarray:
+    path = tmp_path / name
+    image.save(path)
+    return prepare(path)[0]
+
+
+def ink_box(pixels: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.indices(pixels.shape)
+    mass = pixels.sum()
+    return (rows * pixels).sum() / mass, (cols * pixels).sum() / mass
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+
+def test_a_drawing_becomes_an_mnist_digit(tmp_path: Path) -> None:
+    pixels = mnist_of(draw_strokes(5, size=(640, 480), width=30), tmp_path)
+    assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
+    assert max(ink_box(pixels)) == 20  # the longer side fills MNIST's 20x20 box
+    row, col = centre_of_mass(pixels)
+    assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
+    assert pixels.max() == 255 and np.all(pixels[0] == 0) and np.all(pixels[:, -1] == 0)  # white on black
+
+
+def test_model_input_is_scaled_like_training(tmp_path: Path) -> None:
+    path = tmp_path / "seven.png"
+    draw_strokes(7).save(path)
+    pixels, model_input = prepare(path)
+    assert model_input.shape == (28, 28, 1) and model_input.dtype == np.float32
+    np.testing.assert_array_equal(model_input[..., 0], pixels.astype(np.float32) / 255.0)
+
+
+def test_dark_on_light_and_light_on_dark_give_the_same_input(tmp_path: Path) -> None:
+    dark_ink = mnist_of(draw_strokes(2, ink=0, paper=255), tmp_path, "dark.png")
+    light_ink = mnist_of(draw_strokes(2, ink=255, paper=0), tmp_path, "light.png")
+    np.testing.assert_array_equal(dark_ink, light_ink)
+    blue_on_cream = draw_strokes(2, ink=(30, 40, 160), paper=(245, 240, 220), mode="RGB")
+    assert similarity(mnist_of(blue_on_cream, tmp_path, "blue.jpg"), dark_ink) > 0.95
+
+
+def test_size_and_pen_width_hardly_matter(tmp_path: Path) -> None:
+    reference = mnist_of(draw_strokes(3, size=(200, 200), width=14), tmp_path, "ref.png")
+    for size, width in [((56, 56), 4), ((1200, 900), 5), ((1200, 900), 90), ((300, 800), 20)]:
+        other = mnist_of(draw_strokes(3, size=size, width=width), tmp_path, f"{size[0]}-{width}.png")
+        assert similarity(other, reference) > 0.9, (size, width)  # a 3 and an 8 score 0.7
+
+
+def test_aspect_ratio_is_kept(tmp_path: Path) -> None:
+    height, width = ink_box(mnist_of(draw_strokes(1, size=(400, 400), width=20), tmp_path))
+    assert height == 20 and width < 12
+
+
+def test_transparent_and_16_bit_images_are_read(tmp_path: Path) -> None:
+    reference = mnist_of(draw_strokes(4), tmp_path, "ref.png")
+    ink_only = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+    ink_only.putalpha(Image.eval(draw_strokes(4), lambda v: 255 - v))  # black ink on a transparent sheet
+    assert similarity(mnist_of(ink_only, tmp_path, "transparent.png"), reference) > 0.99
+    sixteen_bit = Image.fromarray(np.asarray(draw_strokes(4), dtype=np.uint16) * 257)
+    assert similarity(mnist_of(sixteen_bit, tmp_path, "deep.png"), reference) > 0.99
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not an image at all", "not an image"),
+        (None, "no such file"),
+        ("truncated", "unreadable image"),
+        ("blank", "blank image"),
+        ("faint", "blank image"),
+    ],
+)
+def test_unusable_files_fail_with_a_reason(tmp_path: Path, content: object, message: str) -> None:
+    path = tmp_path / "input.png"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "truncated":
+        draw_strokes(8).save(path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif content == "blank":
+        Image.new("RGB", (64, 64), (250, 250, 250)).save(path)
+    elif content == "faint":  # a pencil mark too light to tell from the paper
+        draw_strokes(8, ink=235, paper=255).save(path)
+    with pytest.raises(DataError, match=message) as caught:
+        to_mnist(load_grayscale(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_preprocessing_and_predict_import_no_tensorflow() -> None:
+    code = (
+        "import sys; from mnist_pipeline import imageprep, predict; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
