@@ -48,7 +48,7 @@ def edit_params(path: Path, group: str, key: str, value: object) -> None:
         ("data", "val_fraction", 1.5, "data.val_fraction=1.5 must lie strictly between 0 and 1"),
         ("model", "activation", "swish", "choose one of: relu, tanh, sigmoid, gelu, elu"),
         ("train", "epochs", "five", "invalid configuration at train.epochs: Value 'five' of type 'str' could not"),
-        ("model", "unitz", 64, "invalid configuration at model.unitz: Key 'unitz' not in 'ModelConfig'"),
+        ("model", "unitz", 64, "invalid configuration at model.unitz: Key 'unitz' not in 'MlpConfig'"),
     ],
     ids=["units=0", "batch_size=-8", "val_fraction=1.5", "unknown activation", "wrong type", "unknown key"],
 )
