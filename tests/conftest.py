@@ -161,13 +161,13 @@ class TrainedModel:
 
 
 @pytest.fixture(scope="session")
-def small_cnn(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Iterator[TrainedModel]:
+def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterator[TrainedModel]:
     """The CNN experiment (`+experiment=cnn`) trained by the real train and evaluate stages on
     6,000 MNIST images for 3 epochs (about 97% test accuracy), logged to its own MLflow store;
     shared by the tests of prediction, serving and model behaviour."""
     from mnist_pipeline import params
     from mnist_pipeline.config import validate
-    from mnist_pipeline.pipeline import MODEL_FILE, download_stage, evaluate_stage, preprocess_stage, train_stage
+    from mnist_pipeline.pipeline import MODEL_FILE, evaluate_stage, preprocess_stage, train_stage
 
     root = tmp_path_factory.mktemp("small_cnn")
     shutil.copytree(REPO / "conf", root / "conf")  # run names are measured against conf/
@@ -178,7 +178,6 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> I
                 "+experiment=cnn",
                 "data.subset=6000",
                 "data.subset_strategy=stratified",
-                f"data.mirror={mnist_mirror}",
                 "train.epochs=3",
                 "train.batch_size=64",
                 f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
@@ -188,8 +187,7 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> I
     )
     with pytest.MonkeyPatch.context() as env:
         env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        download_stage(config, root / "raw")
-        preprocess_stage(config, root / "raw", root / "processed")
+        preprocess_stage(config, raw_dir, root / "processed")
         run_id = train_stage(config, root / "processed", root / "models", root / "history.csv", root)
         metrics = evaluate_stage(
             config, root / "processed", root / "models", root / "metrics.json", root / "predictions.csv", root
