@@ -13,6 +13,6 @@ class DataError(PipelineError):
     """Data is missing, corrupt or cannot be fetched."""
 
 
-def one_line(exc: object) -> str:
-    """An exception's text with its line breaks folded, for a one-line message."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+def one_line(exc: object, limit: int | None = None) -> str:
+    """An exception's text with its line breaks folded (and cut at `limit`), for a one-line message."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__

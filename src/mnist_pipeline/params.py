@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mnist_pipeline.config import flatten, load_params
-from mnist_pipeline.errors import ConfigError
+from mnist_pipeline.errors import ConfigError, one_line
 from mnist_pipeline.fsutil import atomic_file
 
 PARAMS_FILE = "params.yaml"
@@ -52,7 +52,7 @@ def _conf_errors() -> Iterator[None]:
     try:
         yield
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"cannot compose conf/: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"cannot compose conf/: {one_line(exc)}") from None
 
 
 def compose(root: Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_pipeline import identity, naming, sweep
 from mnist_pipeline.config import METRIC_MODES, TrackingConfig, flatten, validate
-from mnist_pipeline.errors import ConfigError
+from mnist_pipeline.errors import ConfigError, one_line
 from mnist_pipeline.fsutil import atomic_file
 from mnist_pipeline.stage import run_or_exit
 from mnist_pipeline.workspace import repo_root
@@ -92,7 +92,7 @@ class MlflowSweepCallback(Callback):
             state = _read_state(config)
             run_id = self._create_child(config, state, job_dir) if state else None
         except Exception as exc:  # a broken job config must fail its own run, not the sweep
-            _say(f"job {_job_number(config)}: no MLflow run created ({_one_line(exc)}); the job opens its own")
+            _say(f"job {_job_number(config)}: no MLflow run created ({one_line(exc, 300)}); the job opens its own")
             return
         sweep.write_ticket(job_dir, sweep.JobTicket(run_id, state.shared_data if state else None))
 
@@ -106,7 +106,7 @@ class MlflowSweepCallback(Callback):
         if job_return.status == JobStatus.COMPLETED:
             tracking.end_run(tracked, root, ticket.run_id, "FINISHED")
             return
-        error = _one_line(job_return._return_value)
+        error = one_line(job_return._return_value, 300)
         _say(f"job {_job_number(config)} ({' '.join(job_return.overrides or [])}) failed: {error}")
         # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
         logged = tracking.get_run(tracked, root, ticket.run_id).params
@@ -218,7 +218,7 @@ def _or_exit(start: Callable[[], T]) -> T:
     try:
         return run_or_exit(start)
     except Exception as exc:
-        print(f"error: the sweep cannot start: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: the sweep cannot start: {type(exc).__name__}: {one_line(exc, 300)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -248,10 +248,6 @@ def _plugin_name(config: DictConfig, group: str) -> str:
     """`optuna` for hydra_plugins...OptunaSweeper, `basic` for BasicLauncher, ..."""
     target = str(OmegaConf.select(config, f"hydra.{group}._target_") or "")
     return target.rsplit(".", 1)[-1].removesuffix(group.capitalize()).lower() or "basic"
-
-
-def _one_line(exc: object) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def _say(message: str) -> None:

@@ -90,7 +90,7 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
                 f"{TRACKING_URI_ENV} / tracking.uri at a running one"
             ) from None
         raise PipelineError(
-            f"MLflow store {uri} is not usable ({_first_line(exc)}); check {TRACKING_URI_ENV} / tracking.uri"
+            f"MLflow store {uri} is not usable ({one_line(exc, 300)}); check {TRACKING_URI_ENV} / tracking.uri"
         ) from None
 
 
@@ -219,7 +219,7 @@ def pipeline_run(
                 run_id=run_id, experiment_id=None if run_id else experiment_id, run_name=run_name, tags=run_tags
             )
     except MlflowException as exc:
-        raise PipelineError(f"cannot open MLflow run {run_id or ''}: {_first_line(exc)}") from None
+        raise PipelineError(f"cannot open MLflow run {run_id or ''}: {one_line(exc, 300)}") from None
     status, reason = RunStatus.to_string(RunStatus.FAILED), ""
     try:
         yield TrackedRun(active.info.run_id)
@@ -228,7 +228,7 @@ def pipeline_run(
         status, reason = RunStatus.to_string(RunStatus.KILLED), f"interrupted by {exc or 'SIGINT'}"
         raise
     except BaseException as exc:
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        reason = f"{type(exc).__name__}: {one_line(exc, 300)}"
         raise
     finally:
         with phase("mlflow"), uninterrupted():
@@ -247,7 +247,7 @@ def load_keras_model(model_uri: str, store_uri: str) -> Any:
         return mlflow.keras.load_model(model_uri)
     except (MlflowException, OSError) as exc:
         raise PipelineError(
-            f"cannot load MLflow model {model_uri} from {store_uri} ({_first_line(exc)}); "
+            f"cannot load MLflow model {model_uri} from {store_uri} ({one_line(exc, 300)}); "
             f"check the name, alias or id (`mlflow ui`), or set {TRACKING_URI_ENV}"
         ) from None
 
@@ -277,10 +277,6 @@ def _requirements() -> list[str]:
         except metadata.PackageNotFoundError:
             continue
     return found
-
-
-def _first_line(exc: BaseException) -> str:
-    return one_line(exc)[:300]
 
 
 # Runs that are not this process's active run (a sweep's parent and children, written by the
@@ -348,7 +344,7 @@ def _store(config: TrackingConfig, root: Path, doing: str) -> Iterator[tuple[Mlf
         with uninterrupted():
             yield MlflowClient(tracking_uri(config, root)), experiment_id
     except MlflowException as exc:
-        raise PipelineError(f"MLflow could not {doing}: {_first_line(exc)}") from None
+        raise PipelineError(f"MLflow could not {doing}: {one_line(exc, 300)}") from None
 
 
 def create_run(
