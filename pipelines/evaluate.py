@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.pipeline import evaluate_stage
-from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.stage import exit_without_teardown, run_or_exit
 from mnist_pipeline.workspace import workspace_root
 
 
@@ -35,3 +35,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()

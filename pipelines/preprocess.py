@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.pipeline import preprocess_stage
-from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.stage import exit_without_teardown, run_or_exit
 
 
 def main() -> None:
@@ -19,3 +19,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()

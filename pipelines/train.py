@@ -6,7 +6,7 @@ from pathlib import Path
 from mnist_pipeline.config import load_params
 from mnist_pipeline.params import PARAMS_FILE
 from mnist_pipeline.pipeline import train_stage
-from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.stage import exit_without_teardown, run_or_exit
 from mnist_pipeline.workspace import workspace_root
 
 
@@ -33,3 +33,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()

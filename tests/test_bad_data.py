@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, data_config, pipeline_env, run
 from mnist_pipeline.download import MNIST_FILES
 from mnist_pipeline.errors import DataError
-from mnist_pipeline.preprocess import Split, load_split, preprocess, save_splits
+from mnist_pipeline.preprocess import StoredSplit, load_split, preprocess, save_splits
 
 IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
@@ -69,18 +69,18 @@ def test_corrupt_raw_file_fails_preprocessing_naming_it(raw_dir: Path, tmp_path:
 def processed(tmp_path: Path) -> Path:
     """A small processed folder, as the preprocess stage writes it."""
     rng = np.random.default_rng(0)
-    x = rng.random((20, 28, 28, 1), dtype=np.float32)
-    y = np.eye(10, dtype=np.float32)[np.arange(20) % 10]
-    save_splits({"train": Split(x, y)}, tmp_path / "processed")
+    images = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    save_splits({"train": StoredSplit(images, np.arange(20, dtype=np.uint8) % 10)}, tmp_path / "processed")
     return tmp_path / "processed"
 
 
 PROCESSED_DAMAGE = {
     "truncated": (lambda d: _truncate(d / "x_train.npy"), "cannot read the train split"),
     "missing": (lambda d: (d / "y_train.npy").unlink(), "cannot read the train split .*No such file"),
-    "wrong dtype": (lambda d: np.save(d / "x_train.npy", np.zeros((20, 28, 28, 1))), "holds x float64"),
-    "wrong classes": (lambda d: np.save(d / "y_train.npy", np.zeros((20, 9), np.float32)), r"y float32\(20, 9\)"),
-    "length mismatch": (lambda d: np.save(d / "y_train.npy", np.zeros((19, 10), np.float32)), "20 images for 19"),
+    "wrong dtype": (lambda d: np.save(d / "x_train.npy", np.zeros((20, 28, 28))), r"images float64\(20, 28, 28\)"),
+    "one-hot labels": (lambda d: np.save(d / "y_train.npy", np.eye(10, dtype=np.uint8)), r"labels uint8\(10, 10\)"),
+    "length mismatch": (lambda d: np.save(d / "y_train.npy", np.zeros(19, np.uint8)), "20 images for 19"),
+    "label out of range": (lambda d: np.save(d / "y_train.npy", np.full(20, 10, np.uint8)), "label 10 outside 0-9"),
 }
 
 

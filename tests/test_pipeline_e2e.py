@@ -115,6 +115,8 @@ def test_the_better_run_is_champion_and_loads_by_alias(
     import mlflow
     import numpy as np
 
+    from mnist_pipeline.preprocess import load_split
+
     path, _, _ = repo
     client = store(path)
     runs = client.search_runs([client.get_experiment_by_name("mnist").experiment_id])
@@ -128,10 +130,10 @@ def test_the_better_run_is_champion_and_loads_by_alias(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/mnist-classifier@champion")
-    x, y = np.load(path / "data/processed/x_test.npy")[:200], np.load(path / "data/processed/y_test.npy")[:200]
-    probabilities = np.asarray(model.predict(x))
+    test = load_split(path / "data/processed", "test")
+    probabilities = np.asarray(model.predict(test.x[:200]))
     assert probabilities.shape == (200, 10)
-    assert np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1)) > 0.7
+    assert np.mean(probabilities.argmax(axis=1) == test.y[:200].argmax(axis=1)) > 0.7
 
 
 def test_runs_command_lists_the_runs_best_first_with_the_champion_marked(

@@ -19,6 +19,7 @@ from mnist_pipeline.errors import ConfigError
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
+TRAINING_LOOPS = ("fused", "keras")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
 SUBSET_STRATEGIES = ("first", "stratified")
 METRIC_MODES = ("max", "min")
@@ -131,6 +132,7 @@ class TrainConfig:
     epochs: int
     batch_size: int
     seed: int
+    loop: str  # fused (one TensorFlow call per epoch, fused_loop.py) or keras (model.fit)
     steps_per_execution: int
     intra_op_threads: int
     inter_op_threads: int
@@ -141,6 +143,7 @@ class TrainConfig:
         _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _require(self.epochs > 0, f"train.epochs={self.epochs} must be > 0")
         _require(self.batch_size > 0, f"train.batch_size={self.batch_size} must be > 0")
+        _require_choice("train.loop", self.loop, TRAINING_LOOPS)
         for knob in ("steps_per_execution", "intra_op_threads", "inter_op_threads"):
             value = getattr(self, knob)
             _require(value >= 0, f"train.{knob}={value} must be >= 0 (0 = automatic)")

@@ -47,8 +47,16 @@ def handle_interrupts() -> None:
 
 @contextmanager
 def uninterrupted() -> Iterator[None]:
-    """Run the block whole: a signal arriving meanwhile is raised when it ends (also a decorator)."""
+    """Run the block whole: a signal arriving meanwhile is raised when it ends (also a decorator).
+
+    Only the main thread is held: Python raises signals there alone, so other threads (the
+    MLflow thread of tracking_thread.py) are never cut in half, and must not defer the main
+    thread's signals or have them raised in their own frames.
+    """
     global _held
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _held += 1
     try:
         yield

@@ -10,8 +10,10 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -67,40 +69,53 @@ def train_stage(
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
     with phase("import_tensorflow"):
         from mnist_pipeline.training import fit, predict
-    with phase("import_mlflow"):
-        from mnist_pipeline import tracking
-    from mnist_pipeline import identity, naming, plots
+    from mnist_pipeline import plots
+    from mnist_pipeline.tracking_thread import BackgroundRun
 
-    name = None if run_id else naming.run_name(to_container(config), naming.reference(root, config.model.name))
-    run_tags = identity.run_tags(data_dir, tags)
-    with tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags) as run:
+    def open_run() -> AbstractContextManager[TrackedRun]:
+        """Runs on the MLflow thread, beside training (tracking_thread.py)."""
+        with phase("import_mlflow"):
+            from mnist_pipeline import tracking
+        from mnist_pipeline import identity, naming
+
+        name = None if run_id else naming.run_name(to_container(config), naming.reference(root, config.model.name))
+        run_tags = identity.run_tags(data_dir, tags)
+        return tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags)
+
+    with BackgroundRun(open_run) as background:
+        run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
         log_config(run, config, params_file)
         started = time.perf_counter()
         with phase("fit"):
-            model, history = fit(config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch))
+            model, history = fit(
+                config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch, background.poll)
+            )
         run.log_metrics({"train_seconds": time.perf_counter() - started})
         probabilities = predict(model, test.x)
-        run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
-        write_history(history, history_file)
-        run.log_artifact(history_file, "reports")
-        if figures_dir is not None:
-            with phase("pictures"):
-                plots.write_training_figures(history, figures_dir)
-            run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
         with atomic_dir(model_dir) as tmp:
             model.save(tmp / MODEL_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
-            (tmp / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}) + "\n")
-        return run.run_id
+            run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
+            write_history(history, history_file)
+            run.log_artifact(history_file, "reports")
+            if figures_dir is not None:
+                with phase("pictures"):
+                    plots.write_training_figures(history, figures_dir)
+                run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
+            background.wait()
+            (tmp / RUN_FILE).write_text(json.dumps({"run_id": background.run_id}) + "\n")
+        return background.run_id
 
 
-def finite_loss(log_epoch: EpochListener) -> EpochListener:
-    """`log_epoch`, then stop training with an error once the loss is no longer a number."""
+def finite_loss(log_epoch: EpochListener, check_tracking: Callable[[], None]) -> EpochListener:
+    """`log_epoch`, then stop training with an error once the loss is no longer a number, or
+    once MLflow failed (`check_tracking` raises): no use training a model that cannot be logged."""
 
     def listener(epoch: int, logs: dict[str, float]) -> None:
         log_epoch(epoch, logs)
+        check_tracking()
         loss = logs.get("loss", 0.0)
         if not math.isfinite(loss):
             raise PipelineError(f"training diverged: loss is {loss} after epoch {epoch + 1}; lower train.learning_rate")
@@ -121,47 +136,55 @@ def evaluate_stage(
 ) -> dict[str, Any]:
     """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model.
 
-    Like training, the metrics and predictions files come last: a failure leaves none behind.
+    Bad inputs fail before the run is reopened (it stays as training left it, without test
+    metrics). The pictures are drawn in a child process while MLflow starts (forked.py). Like
+    training, the metrics and predictions files come last: a failure leaves none behind.
     """
     run_id = read_run_id(model_dir)
     test = load_split(data_dir, "test")
     probabilities = load_probabilities(model_dir)
-    with phase("import_mlflow"):
-        from mnist_pipeline import tracking
-    from mnist_pipeline import plots, registry
-    from mnist_pipeline.evaluation import per_class_report
+    try:
+        result = evaluate(probabilities, test.y)
+    except ValueError as exc:
+        raise DataError(
+            f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
+        ) from None
+    from mnist_pipeline import forked, plots
 
-    with tracking.pipeline_run(config.tracking, root, run_id=run_id) as run:
-        try:
-            result = evaluate(probabilities, test.y)
-        except ValueError as exc:
-            raise DataError(
-                f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
-            ) from None
-        metrics = result.metrics()
-        run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
-        run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})
-        run.log_dict(metrics, f"reports/{metrics_file.name}")
-        run.log_dict(
-            {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
-            "reports/confusion_matrix.json",
-        )
-        report = per_class_report(result.confusion_matrix())
-        run.log_metrics({"test_macro_f1": sum(row["f1"] for row in report) / len(report)})
-        if per_class_file is not None:
-            write_rows(report, per_class_file)
-            run.log_artifact(per_class_file, "reports")
+    def draw() -> None:
         if figures_dir is not None:
-            with phase("pictures"):
-                plots.write_evaluation_figures(result, test.x, figures_dir)
-            run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
-        with phase("registry"):
-            registered = registry.register(config.registry, config.tracking, root, run.run_id)
-        if registered is not None:
-            run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
-        write_predictions(result.actual, result.predicted, predictions_file)
-        write_json(metrics, metrics_file)
-        return metrics
+            plots.write_evaluation_figures(result, test.x, figures_dir)
+
+    with forked.beside(draw, "pictures") as pictures_drawn:
+        with phase("import_mlflow"):
+            from mnist_pipeline import tracking
+        from mnist_pipeline import registry
+        from mnist_pipeline.evaluation import per_class_report
+
+        with tracking.pipeline_run(config.tracking, root, run_id=run_id) as run:
+            metrics = result.metrics()
+            run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
+            run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})
+            run.log_dict(metrics, f"reports/{metrics_file.name}")
+            run.log_dict(
+                {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
+                "reports/confusion_matrix.json",
+            )
+            report = per_class_report(result.confusion_matrix())
+            run.log_metrics({"test_macro_f1": sum(row["f1"] for row in report) / len(report)})
+            if per_class_file is not None:
+                write_rows(report, per_class_file)
+                run.log_artifact(per_class_file, "reports")
+            with phase("registry"):
+                registered = registry.register(config.registry, config.tracking, root, run.run_id)
+            if registered is not None:
+                run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
+            pictures_drawn()
+            if figures_dir is not None:
+                run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
+            write_predictions(result.actual, result.predicted, predictions_file)
+            write_json(metrics, metrics_file)
+            return metrics
 
 
 def train_and_evaluate(

@@ -1,5 +1,9 @@
 """The reference preprocessing: pixels to float32 in [0, 1], labels one-hot, the last
 `val_fraction` of the training set held out for validation (as Keras' `validation_split`).
+
+The preprocess stage stores each split as the raw uint8 pixels and digit labels (a quarter of
+the bytes of float32 arrays for DVC to write, hash and cache); `load_split` scales and
+one-hot encodes them exactly as the reference script does, so what training sees is the same.
 """
 
 from __future__ import annotations
@@ -31,6 +35,20 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.x)
+
+
+@dataclass(frozen=True)
+class StoredSplit:
+    """A split as the preprocess stage stores it."""
+
+    images: np.ndarray  # uint8 (N, 28, 28)
+    labels: np.ndarray  # uint8 (N,), digits 0-9
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def scaled(self) -> Split:
+        return Split(scale_images(self.images), one_hot(self.labels))
 
 
 def scale_images(images: np.ndarray) -> np.ndarray:
@@ -77,42 +95,48 @@ def load_raw(raw_dir: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def make_splits(raw_dir: Path, config: DataConfig) -> dict[str, Split]:
+def make_splits(raw_dir: Path, config: DataConfig) -> dict[str, StoredSplit]:
     images, labels = take_subset(*load_raw(raw_dir, "train"), config.subset, config.subset_strategy)
     cut = validation_cut(len(labels), config.val_fraction)
-    test_images, test_labels = load_raw(raw_dir, "test")
     return {
-        "train": Split(scale_images(images[:cut]), one_hot(labels[:cut])),
-        "val": Split(scale_images(images[cut:]), one_hot(labels[cut:])),
-        "test": Split(scale_images(test_images), one_hot(test_labels)),
+        "train": StoredSplit(images[:cut], labels[:cut]),
+        "val": StoredSplit(images[cut:], labels[cut:]),
+        "test": StoredSplit(*load_raw(raw_dir, "test")),
     }
 
 
-def save_splits(splits: dict[str, Split], out_dir: Path) -> None:
-    """One `.npy` per array, so readers can memory-map them; the folder appears whole or not at all."""
+def save_splits(splits: dict[str, StoredSplit], out_dir: Path) -> None:
+    """One `.npy` per array; the folder appears whole or not at all."""
     with atomic_dir(out_dir) as tmp:
         for name, split in splits.items():
-            np.save(tmp / f"x_{name}.npy", split.x)
-            np.save(tmp / f"y_{name}.npy", split.y)
+            np.save(tmp / f"x_{name}.npy", split.images)
+            np.save(tmp / f"y_{name}.npy", split.labels)
 
 
-def load_split(data_dir: Path, name: str) -> Split:
-    """A processed split, memory-mapped (pages are read when used: evaluate never touches the
-    images) and checked against what preprocess writes, so a truncated or foreign file fails here."""
+def load_stored_split(data_dir: Path, name: str) -> StoredSplit:
+    """A split as stored, checked against what preprocess writes, so that a truncated or
+    foreign file fails here with one line."""
     fix = "run `dvc repro preprocess`"
     try:
-        split = Split(*(np.load(data_dir / f"{part}_{name}.npy", mmap_mode="r") for part in ("x", "y")))
+        split = StoredSplit(*(np.load(data_dir / f"{part}_{name}.npy") for part in ("x", "y")))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the {name} split in {data_dir} ({one_line(exc)}); {fix}") from None
-    x, y = split.x, split.y
-    if x.dtype != np.float32 or x.shape[1:] != IMAGE_SHAPE or y.dtype != np.float32 or y.shape[1:] != (NUM_CLASSES,):
+    x, y = split.images, split.labels
+    if x.dtype != np.uint8 or x.shape[1:] != IMAGE_SHAPE[:2] or y.dtype != np.uint8 or y.ndim != 1:
         raise DataError(
-            f"the {name} split in {data_dir} holds x {x.dtype}{x.shape} and y {y.dtype}{y.shape}, expected float32 "
-            f"(N, {', '.join(map(str, IMAGE_SHAPE))}) and (N, {NUM_CLASSES}); {fix}"
+            f"the {name} split in {data_dir} holds images {x.dtype}{x.shape} and labels {y.dtype}{y.shape}, "
+            f"expected uint8 (N, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}) and (N,); {fix}"
         )
     if len(x) != len(y) or len(x) == 0:
         raise DataError(f"the {name} split in {data_dir} holds {len(x)} images for {len(y)} labels; {fix}")
+    if y.max() >= NUM_CLASSES:
+        raise DataError(f"the {name} split in {data_dir} has a label {y.max()} outside 0-9; {fix}")
     return split
+
+
+def load_split(data_dir: Path, name: str) -> Split:
+    """A processed split as the model sees it: float32 pixels in [0, 1], one-hot labels."""
+    return load_stored_split(data_dir, name).scaled()
 
 
 def preprocess(raw_dir: Path, out_dir: Path, config: DataConfig) -> dict[str, int]:

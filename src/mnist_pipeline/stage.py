@@ -9,11 +9,13 @@ shell reports a process the signal killed.
 
 from __future__ import annotations
 
+import atexit
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.interrupts import Interrupted, handle_interrupts
@@ -48,3 +50,13 @@ def run_or_exit(task: Callable[[], T]) -> T:
         raise SystemExit(1) from None
     write_profile(Path(sys.argv[0]).stem)
     return result
+
+
+def exit_without_teardown() -> NoReturn:
+    """End a stage that finished: run the exit handlers (MLflow's, logging's) and flush the
+    output, then leave without Python's teardown of every loaded module. That teardown writes
+    nothing, and costs about 0.8 s after TensorFlow and 0.4 s after MLflow (docs/benchmarks.md)."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
