@@ -1,12 +1,14 @@
 """The fused training loop (the default, `train.loop=fused`) is a speed-up only: on real MNIST
 it gives the same weights and the same per-epoch history as Keras' own `model.fit`
 (`train.loop=keras`), bit for bit, for the reference MLP and for the CNN with augmentation,
-batch norm, dropout and a cosine schedule, with a last batch shorter than the others."""
+batch norm, dropout and a cosine schedule, with a last batch shorter than the others; and
+`training.predict` gives exactly `model.predict`'s probabilities."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from conftest import REPO, data_config
 from mnist_pipeline import params
 from mnist_pipeline.config import validate
 from mnist_pipeline.preprocess import load_split, preprocess
-from mnist_pipeline.training import fit
+from mnist_pipeline.training import fit, predict
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +28,10 @@ def processed(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[list[np.ndarray], dict[str, list[float]]]:
+def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[keras.Model, dict[str, list[float]]]:
     config = validate(params.compose(REPO, ["data.subset=1500", f"train.loop={loop}", *overrides]))
     train, val = load_split(processed, "train"), load_split(processed, "val")
-    model, history = fit(config.model, config.train, train, val, verbose=0)
-    return model.get_weights(), history
+    return fit(config.model, config.train, train, val, verbose=0)
 
 
 @pytest.mark.parametrize(
@@ -44,14 +45,19 @@ def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[list[np.n
     ],
 )
 def test_fused_loop_trains_exactly_like_model_fit(processed: Path, overrides: list[str]) -> None:
-    keras_weights, keras_history = trained(processed, "keras", overrides)
-    fused_weights, fused_history = trained(processed, "fused", overrides)
+    keras_model, keras_history = trained(processed, "keras", overrides)
+    fused_model, fused_history = trained(processed, "fused", overrides)
 
     assert fused_history == keras_history
     assert set(fused_history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    fused_weights, keras_weights = fused_model.get_weights(), keras_model.get_weights()
     assert len(fused_weights) == len(keras_weights)
     for fused, reference in zip(fused_weights, keras_weights, strict=True):
         np.testing.assert_array_equal(fused, reference)
+
+    # The test-set probabilities the train stage saves are Keras' own predictions, exactly.
+    test = load_split(processed, "test").x[:2500]
+    np.testing.assert_array_equal(predict(fused_model, test), fused_model.predict(test, batch_size=1024, verbose=0))
 
 
 def test_another_seed_changes_the_fused_run(processed: Path) -> None:

@@ -65,12 +65,12 @@ def train_stage(
     The model folder (what DVC and the evaluate stage look for) is written last, so a failure
     or an interruption anywhere before leaves no model that looks valid.
     """
+    from mnist_pipeline import plots
+    from mnist_pipeline.side_process import SideProcess
+    from mnist_pipeline.tracking_thread import BackgroundRun
+
     # Bad data fails here, before the slow imports.
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
-    with phase("import_tensorflow"):
-        from mnist_pipeline.training import fit, predict
-    from mnist_pipeline import plots
-    from mnist_pipeline.tracking_thread import BackgroundRun
 
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking_thread.py)."""
@@ -82,7 +82,10 @@ def train_stage(
         run_tags = identity.run_tags(data_dir, tags)
         return tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags)
 
-    with BackgroundRun(open_run) as background:
+    # The drawing process starts first: it can be forked while no thread runs yet.
+    with SideProcess(plots.import_matplotlib) as drawing, BackgroundRun(open_run) as background:
+        with phase("import_tensorflow"):
+            from mnist_pipeline.training import fit, predict
         run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
@@ -93,16 +96,17 @@ def train_stage(
                 config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch, background.poll)
             )
         run.log_metrics({"train_seconds": time.perf_counter() - started})
-        probabilities = predict(model, test.x)
+        if figures_dir is not None:
+            drawing.start("drawing the training curves", plots.write_training_figures, history, figures_dir)
         with atomic_dir(model_dir) as tmp:
+            probabilities = predict(model, test.x)
             model.save(tmp / MODEL_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_file)
             run.log_artifact(history_file, "reports")
+            drawing.wait()
             if figures_dir is not None:
-                with phase("pictures"):
-                    plots.write_training_figures(history, figures_dir)
                 run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
             background.wait()
             (tmp / RUN_FILE).write_text(json.dumps({"run_id": background.run_id}) + "\n")
@@ -137,7 +141,7 @@ def evaluate_stage(
     """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model.
 
     Bad inputs fail before the run is reopened (it stays as training left it, without test
-    metrics). The pictures are drawn in a child process while MLflow starts (forked.py). Like
+    metrics). The pictures are drawn in a child process while MLflow starts (side_process.py). Like
     training, the metrics and predictions files come last: a failure leaves none behind.
     """
     run_id = read_run_id(model_dir)
@@ -149,13 +153,12 @@ def evaluate_stage(
         raise DataError(
             f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
         ) from None
-    from mnist_pipeline import forked, plots
+    from mnist_pipeline import plots
+    from mnist_pipeline.side_process import SideProcess
 
-    def draw() -> None:
+    with SideProcess(plots.import_matplotlib) as drawing:
         if figures_dir is not None:
-            plots.write_evaluation_figures(result, test.x, figures_dir)
-
-    with forked.beside(draw, "pictures") as pictures_drawn:
+            drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, figures_dir)
         with phase("import_mlflow"):
             from mnist_pipeline import tracking
         from mnist_pipeline import registry
@@ -179,7 +182,7 @@ def evaluate_stage(
                 registered = registry.register(config.registry, config.tracking, root, run.run_id)
             if registered is not None:
                 run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
-            pictures_drawn()
+            drawing.wait()
             if figures_dir is not None:
                 run.log_artifacts(figures_dir, FIGURES_ARTIFACTS)
             write_predictions(result.actual, result.predicted, predictions_file)

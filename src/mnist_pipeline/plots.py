@@ -29,6 +29,12 @@ GRID = 5  # digits per side of an image grid
 DPI = 100
 
 
+def import_matplotlib() -> None:
+    """Import what drawing and saving a figure needs, ahead of time (side_process.py)."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
+
 def write_training_figures(history: dict[str, list[float]], out_dir: Path) -> list[Path]:
     """`training_curves.png` in `out_dir`, replacing the folder atomically."""
     return _write({TRAINING_CURVES: training_curves(history)}, out_dir)

@@ -1,0 +1,58 @@
+"""Side work in a child process, on the machine's other core, beside a stage's own work.
+
+The stages draw their pictures there: evaluate while it imports MLflow and opens the run
+(about 1.7 s of Python), train while it scores the test set and saves the model. The child
+starts when the stage does and imports matplotlib straight away, so that when the task
+arrives only the drawing is left. It is forked where that is safe (POSIX, before TensorFlow
+or MLflow start threads), else spawned; either way the task and its arguments are pickled.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from types import TracebackType
+from typing import Any
+
+from mnist_pipeline.errors import PipelineError, one_line
+from mnist_pipeline.profiling import phase
+
+
+def start_method() -> str:
+    """fork where it is safe (POSIX, no thread started yet), else spawn."""
+    safe = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return "fork" if safe else "spawn"
+
+
+class SideProcess:
+    """One child process, started at once and warmed up by `warm_up` (its imports), that runs
+    one task given later. Leaving the block waits for the child to finish and exit."""
+
+    def __init__(self, warm_up: Callable[[], object]) -> None:
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method()))
+        self._pool.submit(warm_up)  # starts the child now
+        self._task: Future[Any] | None = None
+        self._what = ""
+
+    def start(self, what: str, task: Callable[..., object], *args: Any) -> None:
+        """Run `task(*args)` in the child; `what` names it in an error."""
+        self._what, self._task = what, self._pool.submit(task, *args)
+
+    def wait(self) -> None:
+        """Block until the task is done; its failure becomes a one-line `PipelineError`."""
+        if self._task is None:
+            return
+        with phase("side_process_wait"):
+            error = self._task.exception()
+        if error is not None:
+            raise PipelineError(f"{self._what} failed: {one_line(error, 300)}")
+
+    def __enter__(self) -> SideProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
