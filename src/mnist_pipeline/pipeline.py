@@ -83,7 +83,10 @@ def train_stage(
         return tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags)
 
     # The drawing process starts first: it can be forked while no thread runs yet.
-    with SideProcess(plots.import_matplotlib) as drawing, BackgroundRun(open_run) as background:
+    with (
+        SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing,
+        BackgroundRun(open_run) as background,
+    ):
         with phase("import_tensorflow"):
             from mnist_pipeline.training import fit, predict
         run = cast("TrackedRun", background)
@@ -156,7 +159,7 @@ def evaluate_stage(
     from mnist_pipeline import plots
     from mnist_pipeline.side_process import SideProcess
 
-    with SideProcess(plots.import_matplotlib) as drawing:
+    with SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing:
         if figures_dir is not None:
             drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, figures_dir)
         with phase("import_mlflow"):

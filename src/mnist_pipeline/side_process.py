@@ -28,16 +28,20 @@ def start_method() -> str:
 
 class SideProcess:
     """One child process, started at once and warmed up by `warm_up` (its imports), that runs
-    one task given later. Leaving the block waits for the child to finish and exit."""
+    one task given later; none when not `needed`. Leaving the block waits for the child to
+    finish and exit."""
 
-    def __init__(self, warm_up: Callable[[], object]) -> None:
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method()))
-        self._pool.submit(warm_up)  # starts the child now
+    def __init__(self, warm_up: Callable[[], object], needed: bool = True) -> None:
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method())) if needed else None
+        if self._pool is not None:
+            self._pool.submit(warm_up)  # starts the child now
         self._task: Future[Any] | None = None
         self._what = ""
 
     def start(self, what: str, task: Callable[..., object], *args: Any) -> None:
         """Run `task(*args)` in the child; `what` names it in an error."""
+        if self._pool is None:
+            raise RuntimeError("this SideProcess was created as not needed")
         self._what, self._task = what, self._pool.submit(task, *args)
 
     def wait(self) -> None:
@@ -55,4 +59,5 @@ class SideProcess:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
