@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-EpochListener = Callable[[int, dict[str, float]], None]
+if TYPE_CHECKING:
+    from mnist_pipeline.training import EpochListener
 
 
 def keras_permutations(num_samples: int) -> tf.data.Dataset:

@@ -55,7 +55,7 @@ def run_or_exit(task: Callable[[], T]) -> T:
 def exit_without_teardown() -> NoReturn:
     """End a stage that finished: run the exit handlers (MLflow's, logging's) and flush the
     output, then leave without Python's teardown of every loaded module. That teardown writes
-    nothing, and costs about 0.8 s after TensorFlow and 0.4 s after MLflow (docs/benchmarks.md)."""
+    nothing, and costs about 0.8 s after TensorFlow and 0.4 s after MLflow (measured; README, Speed)."""
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
