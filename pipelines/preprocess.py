@@ -4,8 +4,8 @@ import argparse
 from pathlib import Path
 
 from mnist_pipeline.config import load_params
-from mnist_pipeline.pipeline import preprocess_stage
-from mnist_pipeline.stage import exit_without_teardown, run_or_exit
+from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
+from mnist_pipeline.stages.pipeline import preprocess_stage
 
 
 def main() -> None:

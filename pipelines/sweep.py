@@ -1,7 +1,7 @@
 """Hydra entry point for sweeps: `python pipelines/sweep.py -m model.units=64,128 train.epochs=5,10`.
 
 Each job trains and evaluates on the pipeline's processed data into its own MLflow run,
-nested under the sweep's parent run (see `mnist_pipeline.sweep_tracking`), and returns
+nested under the sweep's parent run (see `mnist_pipeline.stages.sweep_callback`), and returns
 the sweep metric (default: validation accuracy), the value a Hydra sweeper such as
 Optuna optimises. A job that fails raises, so that Hydra marks it failed and the sweep
 exits non-zero once the other jobs are done. Ctrl-C or SIGTERM stop the whole sweep: the
@@ -15,10 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from mnist_pipeline.config import validate
-from mnist_pipeline.stage import exit_on_interrupt
-from mnist_pipeline.sweep import run_job
-from mnist_pipeline.sweep_tracking import sweep_metric
-from mnist_pipeline.workspace import repo_root
+from mnist_pipeline.plumbing.entry import exit_on_interrupt
+from mnist_pipeline.plumbing.workspace import repo_root
+from mnist_pipeline.stages.sweep_callback import sweep_metric
+from mnist_pipeline.stages.sweep_job import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -4,10 +4,10 @@ import argparse
 from pathlib import Path
 
 from mnist_pipeline.config import load_params
-from mnist_pipeline.params import PARAMS_FILE
-from mnist_pipeline.pipeline import train_stage
-from mnist_pipeline.stage import exit_without_teardown, run_or_exit
-from mnist_pipeline.workspace import workspace_root
+from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
+from mnist_pipeline.plumbing.workspace import workspace_root
+from mnist_pipeline.stages.params import PARAMS_FILE
+from mnist_pipeline.stages.pipeline import train_stage
 
 
 def main() -> None:

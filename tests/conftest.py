@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mnist_pipeline.config import DataConfig
-from mnist_pipeline.download import Transfer, download_mnist
+from mnist_pipeline.data.download import Transfer, download_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -165,9 +165,9 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterat
     """The CNN experiment (`+experiment=cnn`) trained by the real train and evaluate stages on
     6,000 MNIST images for 3 epochs (about 97% test accuracy), logged to its own MLflow store;
     shared by the tests of prediction, serving and model behaviour."""
-    from mnist_pipeline import params
     from mnist_pipeline.config import validate
-    from mnist_pipeline.pipeline import MODEL_FILE, evaluate_stage, preprocess_stage, train_stage
+    from mnist_pipeline.stages import params
+    from mnist_pipeline.stages.pipeline import MODEL_FILE, evaluate_stage, preprocess_stage, train_stage
 
     root = tmp_path_factory.mktemp("small_cnn")
     shutil.copytree(REPO / "conf", root / "conf")  # run names are measured against conf/

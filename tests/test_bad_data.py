@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, data_config, pipeline_env, run
-from mnist_pipeline.download import MNIST_FILES
-from mnist_pipeline.errors import DataError
-from mnist_pipeline.preprocess import StoredSplit, load_split, preprocess, save_splits
+from mnist_pipeline.data.download import MNIST_FILES
+from mnist_pipeline.data.preprocess import StoredSplit, load_split, preprocess, save_splits
+from mnist_pipeline.plumbing.errors import DataError
 
 IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import pipeline_env, small_repo
-from mnist_pipeline import tracking
+from mnist_pipeline.tracking import store
 
 pytestmark = pytest.mark.slow
 WRITERS = 4
@@ -21,13 +21,13 @@ STEPS = 20
 # One writer: wait for the signal to go, then open a run on the shared (not yet existing) store.
 WRITER = """
 import sys, time, pathlib
-from mnist_pipeline import tracking
+from mnist_pipeline.tracking import store
 from mnist_pipeline.config import TrackingConfig
 root, name, steps = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 (root / f"ready-{name}").touch()
 while not (root / "go").exists():
     time.sleep(0.005)
-with tracking.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), root, run_name=name) as run:
+with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), root, run_name=name) as run:
     run.log_params({"writer": name})
     for step in range(steps):
         run.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
@@ -77,7 +77,7 @@ def test_two_sweeps_at_once_lose_no_run_or_metric(tmp_path: Path, mnist_mirror: 
     experiment = client.get_experiment_by_name("mnist")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
-    children = [r for r in runs if tracking.PARENT_TAG in r.data.tags]
+    children = [r for r in runs if store.PARENT_TAG in r.data.tags]
     parents = [r for r in runs if r not in children]
     assert sorted(r.data.params["train.seed"] for r in children) == ["1", "2", "3", "4"]
     for found in children:

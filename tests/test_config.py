@@ -8,9 +8,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import REPO
-from mnist_pipeline import params
 from mnist_pipeline.config import CnnConfig, MlpConfig, load_params, to_container, validate
-from mnist_pipeline.errors import ConfigError
+from mnist_pipeline.plumbing.errors import ConfigError
+from mnist_pipeline.stages import params
 
 
 def test_committed_params_yaml_matches_conf() -> None:

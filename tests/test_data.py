@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import LOCAL_TRANSFER, data_config
-from mnist_pipeline.download import MNIST_FILES, download_mnist, sha256_of
-from mnist_pipeline.errors import DataError
-from mnist_pipeline.idx import read_idx
-from mnist_pipeline.preprocess import load_split, one_hot, preprocess, scale_images, take_subset, validation_cut
+from mnist_pipeline.data.download import MNIST_FILES, download_mnist, sha256_of
+from mnist_pipeline.data.idx import read_idx
+from mnist_pipeline.data.preprocess import load_split, one_hot, preprocess, scale_images, take_subset, validation_cut
+from mnist_pipeline.plumbing.errors import DataError
 
 
 def test_download_from_a_folder_gives_the_pinned_files(raw_dir: Path) -> None:
@@ -46,9 +46,10 @@ def test_corrupt_mirror_fails_naming_the_hashes_and_leaves_no_file(tmp_path: Pat
 
 def test_only_training_imports_tensorflow(mnist_mirror: Path, tmp_path: Path) -> None:
     code = (
-        "import sys; from mnist_pipeline.download import Transfer, download_mnist; "
+        "import sys; from mnist_pipeline.data.download import Transfer, download_mnist; "
         f"download_mnist(__import__('pathlib').Path({str(tmp_path)!r}), [{str(mnist_mirror)!r}], Transfer(10, 0, 0)); "
-        "from mnist_pipeline import evaluation, pipeline, preprocess, tracking; "
+        "from mnist_pipeline.learn import evaluation; from mnist_pipeline.stages import pipeline; "
+        "from mnist_pipeline.data import preprocess; from mnist_pipeline.tracking import store; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,10 +13,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import REPO, data_config
-from mnist_pipeline import params
 from mnist_pipeline.config import validate
-from mnist_pipeline.pipeline import MODEL_FILE, train_and_evaluate
-from mnist_pipeline.preprocess import preprocess
+from mnist_pipeline.data.preprocess import preprocess
+from mnist_pipeline.stages import params
+from mnist_pipeline.stages.pipeline import MODEL_FILE, train_and_evaluate
 
 pytestmark = pytest.mark.slow
 

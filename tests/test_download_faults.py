@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, pipeline_env, run
-from mnist_pipeline.download import MNIST_FILES, Transfer, fetch, sha256_of
-from mnist_pipeline.errors import DataError
+from mnist_pipeline.data.download import MNIST_FILES, Transfer, fetch, sha256_of
+from mnist_pipeline.plumbing.errors import DataError
 
 # The smallest file (4.5 kB compressed), so each fault costs milliseconds.
 LABELS = next(raw for raw in MNIST_FILES if raw.name == "t10k-labels-idx1-ubyte")

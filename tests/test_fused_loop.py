@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, data_config
-from mnist_pipeline import params
 from mnist_pipeline.config import validate
-from mnist_pipeline.preprocess import load_split, preprocess
-from mnist_pipeline.training import fit, predict
+from mnist_pipeline.data.preprocess import load_split, preprocess
+from mnist_pipeline.learn.training import fit, predict
+from mnist_pipeline.stages import params
 
 pytestmark = pytest.mark.slow
 

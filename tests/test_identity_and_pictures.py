@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from conftest import REPO
-from mnist_pipeline import identity, naming, params, plots
-from mnist_pipeline.evaluation import Evaluation, per_class_report
+from mnist_pipeline.learn import plots
+from mnist_pipeline.learn.evaluation import Evaluation, per_class_report
+from mnist_pipeline.stages import params
+from mnist_pipeline.tracking import identity, naming
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,8 @@ def test_pictures_are_pngs_of_the_expected_size(tmp_path: Path) -> None:
 
 def test_preprocess_still_does_not_import_matplotlib_or_mlflow() -> None:
     code = (
-        "import sys; import mnist_pipeline.pipeline, mnist_pipeline.sweep, mnist_pipeline.naming; "
+        "import sys; import mnist_pipeline.stages.pipeline, mnist_pipeline.stages.sweep_job; "
+        "import mnist_pipeline.tracking.naming; "
         "bad = {'matplotlib', 'mlflow', 'tensorflow', 'keras'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

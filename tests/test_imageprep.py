@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from drawn_digits import draw_strokes
-from mnist_pipeline.errors import DataError
-from mnist_pipeline.imageprep import load_grayscale, prepare, to_mnist
+from mnist_pipeline.plumbing.errors import DataError
+from mnist_pipeline.predict.imageprep import load_grayscale, prepare, to_mnist
 
 
 def mnist_of(image: Image.Image, tmp_path: Path, name: str = "digit.png") -> np.ndarray:
@@ -110,7 +110,7 @@ def test_unusable_files_fail_with_a_reason(tmp_path: Path, content: object, mess
 
 def test_preprocessing_and_predict_import_no_tensorflow() -> None:
     code = (
-        "import sys; from mnist_pipeline import imageprep, predict; "
+        "import sys; from mnist_pipeline.predict import imageprep, predictor; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

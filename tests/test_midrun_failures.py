@@ -23,8 +23,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from conftest import pipeline_env, run, set_conf, small_repo, stage_command
-from mnist_pipeline import tracking
 from mnist_pipeline.config import TrackingConfig
+from mnist_pipeline.tracking import store
 
 pytestmark = pytest.mark.slow
 TRAIN, EVALUATE = stage_command("train"), stage_command("evaluate")
@@ -37,7 +37,7 @@ class Workspace:
 
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.path, self.env = path, env
-        self.experiment_id = tracking.ensure_experiment(TrackingConfig(uri=None, experiment="mnist"), path)
+        self.experiment_id = store.ensure_experiment(TrackingConfig(uri=None, experiment="mnist"), path)
         self.client = MlflowClient(f"sqlite:///{path / 'mlflow.db'}")
 
     def runs(self, status: str | None = None) -> list[Run]:
@@ -74,7 +74,7 @@ def wait_for_first_epoch(
     while time.monotonic() < deadline:
         assert process.poll() is None, f"exited with {process.returncode} before training was seen"
         for found in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
-            if "loss" in found.data.metrics and owner in (None, found.data.tags.get(tracking.OWNER_TAG)):
+            if "loss" in found.data.metrics and owner in (None, found.data.tags.get(store.OWNER_TAG)):
                 return found
         time.sleep(0.2)
     raise AssertionError("training did not start")
@@ -120,7 +120,7 @@ def test_sigterm_mid_training_marks_the_run_killed_and_leaves_no_model(workspace
     assert stderr[-1] == f"error: stopped by SIGTERM; {STOPPED}"
     stored = workspace.client.get_run(started.info.run_id)
     assert stored.info.status == "KILLED"
-    assert stored.data.tags[tracking.END_REASON_TAG] == "interrupted by SIGTERM"
+    assert stored.data.tags[store.END_REASON_TAG] == "interrupted by SIGTERM"
     assert workspace.leftovers() == []
 
 
@@ -158,7 +158,7 @@ def test_hard_killed_run_is_marked_killed_by_the_next_run(workspace: Workspace, 
     again = run(TRAIN, workspace.path, workspace.env)
     stale = workspace.client.get_run(started.info.run_id)
     assert stale.info.status == "KILLED"
-    assert stale.data.tags[tracking.END_REASON_TAG] == (
+    assert stale.data.tags[store.END_REASON_TAG] == (
         f"process {process.pid} on {socket.gethostname()} ended without closing the run"
     )
     assert (
@@ -178,7 +178,7 @@ def test_sigterm_stops_a_sweep_in_its_first_job(workspace: Workspace, tmp_path: 
     assert code == 128 + signal.SIGTERM
     assert f"error: stopped by SIGTERM; {STOPPED}" in stderr
     new = [r for r in workspace.runs() if r.info.run_id not in before]
-    children = [r for r in new if tracking.PARENT_TAG in r.data.tags]
+    children = [r for r in new if store.PARENT_TAG in r.data.tags]
     assert [(r.info.run_id, r.info.status) for r in children] == [(started.info.run_id, "KILLED")]  # no second job
     assert [r.info.status for r in new if r not in children] == ["KILLED"]  # the sweep's parent run
 
@@ -191,7 +191,7 @@ def test_diverging_training_fails_its_run_with_the_fix(workspace: Workspace) -> 
     message = "training diverged: loss is nan after epoch 1; lower train.learning_rate"
     assert done.stderr.strip().splitlines()[-1] == f"error: {message}"
     failed = [r for r in workspace.runs("FAILED") if r.data.params["train.learning_rate"] == "1e+30"]
-    assert [r.data.tags[tracking.END_REASON_TAG] for r in failed] == [f"PipelineError: {message}"]
+    assert [r.data.tags[store.END_REASON_TAG] for r in failed] == [f"PipelineError: {message}"]
     assert workspace.leftovers() == []
 
 
@@ -207,7 +207,7 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
     workspace: Workspace, probabilities: object, message: str
 ) -> None:
     """Checked before the run is reopened: the finished training run is left as it was."""
-    with tracking.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), workspace.path) as trained:
+    with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), workspace.path) as trained:
         trained.log_metrics({"val_accuracy": 0.9})
     models = workspace.path / "models"
     models.mkdir()
@@ -222,13 +222,13 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
     assert last.startswith(f"error: {message}") and last.endswith("rerun `dvc repro train`")
     stored = workspace.client.get_run(trained.run_id)
     assert stored.info.status == "FINISHED" and "test_accuracy" not in stored.data.metrics
-    assert tracking.END_REASON_TAG not in stored.data.tags
+    assert store.END_REASON_TAG not in stored.data.tags
     assert not (workspace.path / "reports/metrics.json").exists()
     assert not (workspace.path / "reports/predictions.csv").exists()
 
 
 def run_id_of(workspace: Workspace) -> str:
-    from mnist_pipeline.pipeline import read_run_id
+    from mnist_pipeline.stages.pipeline import read_run_id
 
     return read_run_id(workspace.path / "models")
 
@@ -237,12 +237,12 @@ def run_id_of(workspace: Workspace) -> str:
 # SQLite write: without interrupts.uninterrupted() that left the store locked (exit 1, run RUNNING).
 BUSY_WRITER = """
 import pathlib, sys
-from mnist_pipeline import tracking
+from mnist_pipeline.tracking import store
 from mnist_pipeline.config import TrackingConfig
-from mnist_pipeline.stage import run_or_exit
+from mnist_pipeline.plumbing.entry import run_or_exit
 
 def log_forever():
-    with tracking.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), pathlib.Path(sys.argv[1])) as run:
+    with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), pathlib.Path(sys.argv[1])) as run:
         step = 0
         while True:
             run.log_metrics({"loss": 1.0, **{f"m{i}": 0.5 for i in range(500)}}, step=step)
@@ -254,8 +254,8 @@ run_or_exit(log_forever)
 
 def test_sigterm_during_a_store_write_still_closes_the_run(tmp_path: Path, mnist_mirror: Path) -> None:
     config = TrackingConfig(uri=None, experiment="mnist")
-    experiment_id = tracking.ensure_experiment(config, tmp_path)
-    client = MlflowClient(tracking.tracking_uri(config, tmp_path))
+    experiment_id = store.ensure_experiment(config, tmp_path)
+    client = MlflowClient(store.tracking_uri(config, tmp_path))
     process = subprocess.Popen(
         [sys.executable, "-c", BUSY_WRITER, str(tmp_path)], env=pipeline_env(mnist_mirror), stderr=subprocess.PIPE
     )
@@ -265,4 +265,4 @@ def test_sigterm_during_a_store_write_still_closes_the_run(tmp_path: Path, mnist
     assert process.returncode == 128 + signal.SIGTERM, stderr.decode()[-2000:]
     stored = client.get_run(started.info.run_id)
     assert stored.info.status == "KILLED"
-    assert stored.data.tags[tracking.END_REASON_TAG] == "interrupted by SIGTERM"
+    assert stored.data.tags[store.END_REASON_TAG] == "interrupted by SIGTERM"

@@ -9,9 +9,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import REPO, data_config
-from mnist_pipeline import params, tracking
 from mnist_pipeline.config import MODEL_NAMES, TrackingConfig, validate
-from mnist_pipeline.model import BUILDERS, COSINE_FLOOR, build_model, learning_rate
+from mnist_pipeline.learn.model import BUILDERS, COSINE_FLOOR, build_model, learning_rate
+from mnist_pipeline.stages import params
+from mnist_pipeline.tracking import store
 
 
 def test_every_configurable_model_name_has_a_builder() -> None:
@@ -64,22 +65,22 @@ def tracking_config(tracking_store: str, monkeypatch: pytest.MonkeyPatch) -> Tra
 
 
 def test_run_that_raises_is_marked_failed(tracking_config: TrackingConfig, tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), tracking.pipeline_run(tracking_config, tmp_path) as run:
+    with pytest.raises(RuntimeError), store.pipeline_run(tracking_config, tmp_path) as run:
         run.log_metrics({"loss": 1.0})
         raise RuntimeError("boom")
-    assert tracking.run_status(tracking_config, tmp_path, run.run_id) == "FAILED"
+    assert store.run_status(tracking_config, tmp_path, run.run_id) == "FAILED"
 
 
 def test_interrupted_run_is_marked_killed(tracking_config: TrackingConfig, tmp_path: Path) -> None:
-    with pytest.raises(KeyboardInterrupt), tracking.pipeline_run(tracking_config, tmp_path) as run:
+    with pytest.raises(KeyboardInterrupt), store.pipeline_run(tracking_config, tmp_path) as run:
         raise KeyboardInterrupt
-    assert tracking.run_status(tracking_config, tmp_path, run.run_id) == "KILLED"
+    assert store.run_status(tracking_config, tmp_path, run.run_id) == "KILLED"
 
 
 def test_reopened_run_keeps_earlier_metrics(tracking_config: TrackingConfig, tmp_path: Path) -> None:
-    with tracking.pipeline_run(tracking_config, tmp_path, run_name="first") as run:
+    with store.pipeline_run(tracking_config, tmp_path, run_name="first") as run:
         run.log_epoch(0, {"val_accuracy": 0.5})
-    with tracking.pipeline_run(tracking_config, tmp_path, run_id=run.run_id) as again:
+    with store.pipeline_run(tracking_config, tmp_path, run_id=run.run_id) as again:
         again.log_metrics({"test_accuracy": 0.9})
     stored = MlflowClient(tracking_config.uri).get_run(run.run_id)
     assert stored.info.status == "FINISHED" and stored.info.run_name == "first"
@@ -88,16 +89,16 @@ def test_reopened_run_keeps_earlier_metrics(tracking_config: TrackingConfig, tmp
 
 def test_environment_uri_wins_over_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = TrackingConfig(uri=None, experiment="x")
-    assert tracking.tracking_uri(config, tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert store.tracking_uri(config, tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
-    assert tracking.tracking_uri(config, tmp_path) == "http://127.0.0.1:5999"
+    assert store.tracking_uri(config, tmp_path) == "http://127.0.0.1:5999"
 
 
 def test_numpy_evaluation_matches_keras_evaluate(raw_dir: Path, tmp_path: Path) -> None:
     """The evaluate stage scores saved probabilities without TensorFlow; it must agree with Keras."""
-    from mnist_pipeline.evaluation import evaluate
-    from mnist_pipeline.preprocess import load_split, preprocess
-    from mnist_pipeline.training import fit, predict
+    from mnist_pipeline.data.preprocess import load_split, preprocess
+    from mnist_pipeline.learn.evaluation import evaluate
+    from mnist_pipeline.learn.training import fit, predict
 
     preprocess(raw_dir, tmp_path / "processed", data_config(subset=1000))
     config = validate(params.compose(REPO, ["train.epochs=1", "model.units=16"]))

@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from conftest import TrainedModel
-from mnist_pipeline.predict import predict_files
-from mnist_pipeline.preprocess import load_split
+from mnist_pipeline.data.preprocess import load_split
+from mnist_pipeline.predict.predictor import predict_files
 
 SAMPLE = 1000  # test digits per check
 

@@ -115,7 +115,7 @@ def test_the_better_run_is_champion_and_loads_by_alias(
     import mlflow
     import numpy as np
 
-    from mnist_pipeline.preprocess import load_split
+    from mnist_pipeline.data.preprocess import load_split
 
     path, _, _ = repo
     client = store(path)

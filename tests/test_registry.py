@@ -8,11 +8,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import REPO
-from mnist_pipeline import params, registry, tracking
 from mnist_pipeline.config import RegistryConfig, TrackingConfig, validate
-from mnist_pipeline.errors import ConfigError
-from mnist_pipeline.model import build_model
-from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES
+from mnist_pipeline.learn.model import build_model
+from mnist_pipeline.plumbing.errors import ConfigError
+from mnist_pipeline.stages import params
+from mnist_pipeline.tracking import registry, store
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def tracked(tracking_store: str, monkeypatch: pytest.MonkeyPatch) -> TrackingCon
 def run_with_model(config: TrackingConfig, root: Path, metrics: dict[str, float]) -> str:
     """A finished run that logged an (untrained) model and the given metrics."""
     model = build_model(validate(params.compose(REPO, ["model.units=4"])).model)
-    with tracking.pipeline_run(config, root, run_name="candidate") as run:
+    with store.pipeline_run(config, root, run_name="candidate") as run:
         run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
         run.log_metrics(metrics)
         return run.run_id
@@ -53,7 +54,7 @@ def test_champion_moves_only_to_a_better_version(tracked: TrackingConfig, tmp_pa
 
 def test_a_metric_the_run_did_not_log_is_a_config_error(tracked: TrackingConfig, tmp_path: Path) -> None:
     policy = RegistryConfig(model_name="digits", champion_metric="f2_score", champion_mode="max")
-    with tracking.pipeline_run(tracked, tmp_path) as run:
+    with store.pipeline_run(tracked, tmp_path) as run:
         run.log_metrics({"test_accuracy": 0.5})
     with pytest.raises(ConfigError, match=r"registry\.champion_metric='f2_score' was not logged"):
         registry.register(policy, tracked, tmp_path, run.run_id)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import VENV_BIN, TrainedModel, pipeline_env
-from mnist_pipeline.preprocess import load_split
+from mnist_pipeline.data.preprocess import load_split
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 180  # seconds for the server to load TensorFlow and the model

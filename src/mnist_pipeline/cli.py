@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from mnist_pipeline import params
-from mnist_pipeline.stage import run_or_exit
-from mnist_pipeline.workspace import repo_root
+from mnist_pipeline.plumbing.entry import run_or_exit
+from mnist_pipeline.plumbing.workspace import repo_root
+from mnist_pipeline.stages import params
 
 
 def _params(args: argparse.Namespace) -> None:
@@ -25,21 +25,21 @@ def _params(args: argparse.Namespace) -> None:
 
 
 def _runs(args: argparse.Namespace) -> None:
-    from mnist_pipeline.runs_table import runs_report
+    from mnist_pipeline.tracking.runs_table import runs_report
 
     root = repo_root()
     print(run_or_exit(lambda: runs_report(root, args.sort, ascending=args.ascending, limit=args.limit)))
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from mnist_pipeline import predict
+    from mnist_pipeline.predict import predictor
 
-    files = predict.image_files(args.images)
+    files = predictor.image_files(args.images)
     if not files:
         print("error: no images in the given folders; give PNG, JPEG or BMP files", file=sys.stderr)
         raise SystemExit(1)
-    model = run_or_exit(lambda: predict.load_model(args.model or str(predict.default_model())))
-    results = predict.predict_files(model, files, args.save_preprocessed)
+    model = run_or_exit(lambda: predictor.load_model(args.model or str(predictor.default_model())))
+    results = predictor.predict_files(model, files, args.save_preprocessed)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

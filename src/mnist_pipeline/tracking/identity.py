@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import DVC_EXPERIMENT_ENV
-from mnist_pipeline.workspace import DVC_ROOT_ENV, repo_root
+from mnist_pipeline.plumbing.errors import PipelineError
+from mnist_pipeline.plumbing.workspace import DVC_ROOT_ENV, repo_root
+from mnist_pipeline.stages.params import DVC_EXPERIMENT_ENV
 
 LAUNCHED_BY = "launched_by"
 LOCK_FILE = "dvc.lock"

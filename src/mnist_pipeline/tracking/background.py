@@ -22,11 +22,11 @@ from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mnist_pipeline.interrupts import uninterrupted
-from mnist_pipeline.profiling import phase
+from mnist_pipeline.plumbing.interrupts import uninterrupted
+from mnist_pipeline.plumbing.profiling import phase
 
 if TYPE_CHECKING:
-    from mnist_pipeline.tracking import TrackedRun
+    from mnist_pipeline.tracking.store import TrackedRun
 
 
 class BackgroundRun:

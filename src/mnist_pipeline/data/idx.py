@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.errors import DataError
+from mnist_pipeline.plumbing.errors import DataError
 
 _UBYTE = 0x08
 # What fixes a bad raw file: the download stage re-fetches any file whose hash is wrong.

@@ -13,9 +13,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageOps
 
-from mnist_pipeline.errors import DataError, one_line
-from mnist_pipeline.fsutil import atomic_file
-from mnist_pipeline.preprocess import IMAGE_SHAPE, scale_images
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, scale_images
+from mnist_pipeline.plumbing.errors import DataError, one_line
+from mnist_pipeline.plumbing.files import atomic_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 BOX = 20  # the digit's longer side, in pixels, as in MNIST

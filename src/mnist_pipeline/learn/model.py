@@ -9,7 +9,7 @@ from typing import Any
 import keras
 
 from mnist_pipeline.config import AugmentConfig, CnnConfig, MlpConfig, ModelConfig, TrainConfig
-from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES
 
 # Batch norm's moving statistics follow the last ~10 batches (Keras' default 0.99: ~100), so a
 # model trained for only a few hundred steps (a quick subset run) still predicts well.

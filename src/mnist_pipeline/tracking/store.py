@@ -32,10 +32,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mnist_pipeline.config import TrackingConfig
-from mnist_pipeline.errors import PipelineError, one_line
-from mnist_pipeline.fsutil import exclusive_lock
-from mnist_pipeline.interrupts import uninterrupted
-from mnist_pipeline.profiling import phase, timed
+from mnist_pipeline.plumbing.errors import PipelineError, one_line
+from mnist_pipeline.plumbing.files import exclusive_lock
+from mnist_pipeline.plumbing.interrupts import uninterrupted
+from mnist_pipeline.plumbing.profiling import phase, timed
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 STORE_FILE = "mlflow.db"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from mnist_pipeline import tracking
 from mnist_pipeline.config import RegistryConfig, TrackingConfig
-from mnist_pipeline.errors import ConfigError
+from mnist_pipeline.plumbing.errors import ConfigError
+from mnist_pipeline.tracking import store
 
 CHAMPION = "champion"
 LOCK_FILE = "mlflow.db-registry.lock"  # beside the local store, ignored by git with it
@@ -43,11 +43,11 @@ def register(registry: RegistryConfig, config: TrackingConfig, root: Path, run_i
     if score is None:
         raise ConfigError(f"registry.champion_metric={metric!r} was not logged by run {run_id}; use a metric it logs")
     with FileLock(root / LOCK_FILE):
-        version = tracking.register_model_version(config, root, run_id, name, {metric: f"{score:.6g}"})
-        current = tracking.alias_run(config, root, name, CHAMPION)
+        version = store.register_model_version(config, root, run_id, name, {metric: f"{score:.6g}"})
+        current = store.alias_run(config, root, name, CHAMPION)
         current_score = _score(config, root, current[1], metric) if current else None
         if current is None or current_score is None or _beats(score, current_score, registry.champion_mode):
-            tracking.set_alias(config, root, name, CHAMPION, version)
+            store.set_alias(config, root, name, CHAMPION, version)
             return Registration(name, version, version, score)
         return Registration(name, version, current[0], score)
 
@@ -56,12 +56,12 @@ def champion_run(registry: RegistryConfig, config: TrackingConfig, root: Path) -
     """The run id of the current champion, or None."""
     if registry.model_name is None:
         return None
-    holder = tracking.alias_run(config, root, registry.model_name, CHAMPION)
+    holder = store.alias_run(config, root, registry.model_name, CHAMPION)
     return holder[1] if holder else None
 
 
 def _score(config: TrackingConfig, root: Path, run_id: str, metric: str) -> float | None:
-    value = tracking.get_run(config, root, run_id).metrics.get(metric)
+    value = store.get_run(config, root, run_id).metrics.get(metric)
     return None if value is None or math.isnan(value) else value
 
 

@@ -16,8 +16,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from mnist_pipeline.errors import PipelineError, one_line
-from mnist_pipeline.profiling import phase
+from mnist_pipeline.plumbing.errors import PipelineError, one_line
+from mnist_pipeline.plumbing.profiling import phase
 
 
 def start_method() -> str:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from mnist_pipeline.errors import DataError, one_line
-from mnist_pipeline.fsutil import atomic_file
+from mnist_pipeline.plumbing.errors import DataError, one_line
+from mnist_pipeline.plumbing.files import atomic_file
 
 MIRROR_ENV = "MNIST_MIRROR"
 _CHUNK = 1 << 20

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from mnist_pipeline.config import ModelConfig, TrainConfig
-from mnist_pipeline.model import build_model, make_optimizer
-from mnist_pipeline.preprocess import Split
+from mnist_pipeline.data.preprocess import Split
+from mnist_pipeline.learn.model import build_model, make_optimizer
 
 EpochListener = Callable[[int, dict[str, float]], None]
 
@@ -74,7 +74,7 @@ def fit(
         steps_per_execution=steps_per_execution(train_config, len(train)),
     )
     if train_config.loop == "fused" and keras.backend.backend() == "tensorflow":
-        from mnist_pipeline.fused_loop import fit_fused
+        from mnist_pipeline.learn.fused_loop import fit_fused
 
         history = fit_fused(
             model,

@@ -17,10 +17,10 @@ from pathlib import Path
 import yaml
 
 from mnist_pipeline.config import PipelineConfig, load_params
-from mnist_pipeline.errors import ConfigError, PipelineError
-from mnist_pipeline.fsutil import atomic_file, exclusive_lock
-from mnist_pipeline.params import PARAMS_FILE
-from mnist_pipeline.pipeline import preprocess_stage, train_and_evaluate
+from mnist_pipeline.plumbing.errors import ConfigError, PipelineError
+from mnist_pipeline.plumbing.files import atomic_file, exclusive_lock
+from mnist_pipeline.stages.params import PARAMS_FILE
+from mnist_pipeline.stages.pipeline import preprocess_stage, train_and_evaluate
 
 JOB_FILE = "job.json"
 # Held while a sweep brings the workspace's data up to date (beside DVC's own locks).
@@ -88,7 +88,7 @@ def read_ticket(job_dir: Path) -> JobTicket | None:
 
 def run_job(config: PipelineConfig, root: Path, job_dir: Path, metric: str) -> float:
     """Train and evaluate one job into its folder; returns `metric` (last logged value) for the sweeper."""
-    from mnist_pipeline import tracking
+    from mnist_pipeline.tracking import store
 
     ticket = read_ticket(job_dir)
     if ticket is None:  # no sweep callback: nothing was prepared for this job
@@ -96,7 +96,7 @@ def run_job(config: PipelineConfig, root: Path, job_dir: Path, metric: str) -> f
         ticket = JobTicket(None, str(shared) if shared else None)
     shared = Path(ticket.shared_data) if ticket.shared_data else None
     run_id, _ = train_and_evaluate(config, job_data(config, root, job_dir, shared), job_dir, root, run_id=ticket.run_id)
-    value = tracking.get_run(config.tracking, root, run_id).metrics.get(metric)
+    value = store.get_run(config.tracking, root, run_id).metrics.get(metric)
     if value is None:
         raise ConfigError(f"the sweep metric {metric!r} was not logged by run {run_id}; choose a metric the run logs")
     return float(value)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.config import DataConfig
-from mnist_pipeline.errors import DataError, one_line
-from mnist_pipeline.fsutil import atomic_dir
-from mnist_pipeline.idx import REFETCH, read_idx
+from mnist_pipeline.data.idx import REFETCH, read_idx
+from mnist_pipeline.plumbing.errors import DataError, one_line
+from mnist_pipeline.plumbing.files import atomic_dir
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)

@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mnist_pipeline.config import flatten
-from mnist_pipeline.params import CONFIG_NAME, compose
+from mnist_pipeline.stages.params import CONFIG_NAME, compose
 
 ALWAYS = ("model.name", "model.units", "model.filters", "train.epochs")
 # Short prefixes for the keys people sweep most; any other key is shown as `<last part><value>`.

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.interrupts import Interrupted, handle_interrupts
-from mnist_pipeline.profiling import write_profile
+from mnist_pipeline.plumbing.errors import PipelineError
+from mnist_pipeline.plumbing.interrupts import Interrupted, handle_interrupts
+from mnist_pipeline.plumbing.profiling import write_profile
 
 T = TypeVar("T")
 

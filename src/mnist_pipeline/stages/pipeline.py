@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
-from mnist_pipeline.download import Transfer, download_mnist, mirror_list
-from mnist_pipeline.errors import DataError, PipelineError
-from mnist_pipeline.evaluation import evaluate
-from mnist_pipeline.fsutil import atomic_dir, atomic_file
-from mnist_pipeline.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
-from mnist_pipeline.profiling import phase
+from mnist_pipeline.data.download import Transfer, download_mnist, mirror_list
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, preprocess
+from mnist_pipeline.learn.evaluation import evaluate
+from mnist_pipeline.plumbing.errors import DataError, PipelineError
+from mnist_pipeline.plumbing.files import atomic_dir, atomic_file
+from mnist_pipeline.plumbing.profiling import phase
 
 if TYPE_CHECKING:
-    from mnist_pipeline.tracking import TrackedRun
-    from mnist_pipeline.training import EpochListener
+    from mnist_pipeline.learn.training import EpochListener
+    from mnist_pipeline.tracking.store import TrackedRun
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "mlflow_run.json"
@@ -65,9 +65,9 @@ def train_stage(
     The model folder (what DVC and the evaluate stage look for) is written last, so a failure
     or an interruption anywhere before leaves no model that looks valid.
     """
-    from mnist_pipeline import plots
-    from mnist_pipeline.side_process import SideProcess
-    from mnist_pipeline.tracking_thread import BackgroundRun
+    from mnist_pipeline.learn import plots
+    from mnist_pipeline.plumbing.side_process import SideProcess
+    from mnist_pipeline.tracking.background import BackgroundRun
 
     # Bad data fails here, before the slow imports.
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
@@ -75,12 +75,12 @@ def train_stage(
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking_thread.py)."""
         with phase("import_mlflow"):
-            from mnist_pipeline import tracking
-        from mnist_pipeline import identity, naming
+            from mnist_pipeline.tracking import store
+        from mnist_pipeline.tracking import identity, naming
 
         name = None if run_id else naming.run_name(to_container(config), naming.reference(root, config.model.name))
         run_tags = identity.run_tags(data_dir, tags)
-        return tracking.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags)
+        return store.pipeline_run(config.tracking, root, run_id=run_id, run_name=name, tags=run_tags)
 
     # The drawing process starts first: it can be forked while no thread runs yet.
     with (
@@ -88,7 +88,7 @@ def train_stage(
         BackgroundRun(open_run) as background,
     ):
         with phase("import_tensorflow"):
-            from mnist_pipeline.training import fit, predict
+            from mnist_pipeline.learn.training import fit, predict
         run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
@@ -156,18 +156,18 @@ def evaluate_stage(
         raise DataError(
             f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
         ) from None
-    from mnist_pipeline import plots
-    from mnist_pipeline.side_process import SideProcess
+    from mnist_pipeline.learn import plots
+    from mnist_pipeline.plumbing.side_process import SideProcess
 
     with SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing:
         if figures_dir is not None:
             drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, figures_dir)
         with phase("import_mlflow"):
-            from mnist_pipeline import tracking
-        from mnist_pipeline import registry
-        from mnist_pipeline.evaluation import per_class_report
+            from mnist_pipeline.tracking import store
+        from mnist_pipeline.learn.evaluation import per_class_report
+        from mnist_pipeline.tracking import registry
 
-        with tracking.pipeline_run(config.tracking, root, run_id=run_id) as run:
+        with store.pipeline_run(config.tracking, root, run_id=run_id) as run:
             metrics = result.metrics()
             run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
             run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})

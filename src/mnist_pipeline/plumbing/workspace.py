@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.plumbing.errors import PipelineError
 
 MARKER = "dvc.yaml"
 # Set by DVC for every stage it runs; for a queued experiment it names the workspace the

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 if TYPE_CHECKING:
-    from mnist_pipeline.training import EpochListener
+    from mnist_pipeline.learn.training import EpochListener
 
 
 def keras_permutations(num_samples: int) -> tf.data.Dataset:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_pipeline.preprocess import NUM_CLASSES
+from mnist_pipeline.data.preprocess import NUM_CLASSES
 
 # Keras clips probabilities to [eps, 1 - eps] before the log in categorical cross-entropy.
 _EPSILON = 1e-7

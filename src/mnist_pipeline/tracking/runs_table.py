@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from mnist_pipeline.naming import NOT_IDENTITY
-from mnist_pipeline.tracking import RUN_KIND_TAG, RunRecord
+from mnist_pipeline.tracking.naming import NOT_IDENTITY
+from mnist_pipeline.tracking.store import RUN_KIND_TAG, RunRecord
 
 KEY_PARAMS = ("model.name", "model.units", "train.epochs", "train.learning_rate")
 SCORES = ("val_accuracy", "test_accuracy")
@@ -75,14 +75,14 @@ def format_table(
 
 def runs_report(root: Path, metric: str, ascending: bool = False, limit: int | None = None) -> str:
     """The workspace experiment's training runs as a table (store and experiment from params.yaml)."""
-    from mnist_pipeline import registry, tracking
     from mnist_pipeline.config import load_params
-    from mnist_pipeline.params import PARAMS_FILE
+    from mnist_pipeline.stages.params import PARAMS_FILE
+    from mnist_pipeline.tracking import registry, store
 
     config = load_params(root / PARAMS_FILE)
-    if not tracking.store_exists(config.tracking, root):
-        return f"no runs yet: {tracking.tracking_uri(config.tracking, root)} does not exist (run `dvc repro` first)"
-    runs = tracking.find_runs(config.tracking, root)
+    if not store.store_exists(config.tracking, root):
+        return f"no runs yet: {store.tracking_uri(config.tracking, root)} does not exist (run `dvc repro` first)"
+    runs = store.find_runs(config.tracking, root)
     parents = {r.run_id: r.name for r in runs if r.tags.get(RUN_KIND_TAG) == "sweep"}
     shown = sort_runs(training_runs(runs), metric, ascending)[:limit]
     if not shown:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnist_pipeline.fsutil import atomic_dir
+from mnist_pipeline.plumbing.files import atomic_dir
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from mnist_pipeline.evaluation import Evaluation
+    from mnist_pipeline.learn.evaluation import Evaluation
 
 TRAINING_CURVES = "training_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"

@@ -16,8 +16,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mnist_pipeline.config import flatten, load_params
-from mnist_pipeline.errors import ConfigError, one_line
-from mnist_pipeline.fsutil import atomic_file
+from mnist_pipeline.plumbing.errors import ConfigError, one_line
+from mnist_pipeline.plumbing.files import atomic_file
 
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"

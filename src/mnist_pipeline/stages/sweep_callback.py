@@ -26,12 +26,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_pipeline import identity, naming, sweep
 from mnist_pipeline.config import METRIC_MODES, TrackingConfig, flatten, validate
-from mnist_pipeline.errors import ConfigError, one_line
-from mnist_pipeline.fsutil import atomic_file
-from mnist_pipeline.stage import run_or_exit
-from mnist_pipeline.workspace import repo_root
+from mnist_pipeline.plumbing.entry import run_or_exit
+from mnist_pipeline.plumbing.errors import ConfigError, one_line
+from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.workspace import repo_root
+from mnist_pipeline.stages import sweep_job
+from mnist_pipeline.tracking import identity, naming
 
 T = TypeVar("T")
 CALLBACK_KEY = "mlflow"  # the callback's key under hydra.callbacks
@@ -94,37 +95,37 @@ class MlflowSweepCallback(Callback):
         except Exception as exc:  # a broken job config must fail its own run, not the sweep
             _say(f"job {_job_number(config)}: no MLflow run created ({one_line(exc, 300)}); the job opens its own")
             return
-        sweep.write_ticket(job_dir, sweep.JobTicket(run_id, state.shared_data if state else None))
+        sweep_job.write_ticket(job_dir, sweep_job.JobTicket(run_id, state.shared_data if state else None))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        from mnist_pipeline import tracking
+        from mnist_pipeline.tracking import store
 
-        state, ticket = _read_state(config), sweep.read_ticket(Path(config.hydra.runtime.output_dir))
+        state, ticket = _read_state(config), sweep_job.read_ticket(Path(config.hydra.runtime.output_dir))
         if state is None or ticket is None or ticket.run_id is None:
             return
         root, tracked = Path(state.root), state.tracking()
         if job_return.status == JobStatus.COMPLETED:
-            tracking.end_run(tracked, root, ticket.run_id, "FINISHED")
+            store.end_run(tracked, root, ticket.run_id, "FINISHED")
             return
         error = one_line(job_return._return_value, 300)
         _say(f"job {_job_number(config)} ({' '.join(job_return.overrides or [])}) failed: {error}")
         # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
-        logged = tracking.get_run(tracked, root, ticket.run_id).params
-        tracking.update_run(
+        logged = store.get_run(tracked, root, ticket.run_id).params
+        store.update_run(
             tracked,
             root,
             ticket.run_id,
             params=None if logged else flatten(_task_config(config)),
             tags={"error": error},
         )
-        tracking.end_run(tracked, root, ticket.run_id, "FAILED")
+        store.end_run(tracked, root, ticket.run_id, "FAILED")
 
     def _start(self, config: DictConfig, parent: bool) -> SweepState:
-        from mnist_pipeline import tracking
+        from mnist_pipeline.tracking import store
 
         root = repo_root()
         base = validate(_task_config(config))
-        shared = sweep.prepare_data(base, root)  # also the place a bad workspace fails, before any job
+        shared = sweep_job.prepare_data(base, root)  # also the place a bad workspace fails, before any job
         parent_id = None
         if parent:
             overrides = [str(o) for o in config.hydra.overrides.task]
@@ -134,7 +135,7 @@ class MlflowSweepCallback(Callback):
                 "sweep" if kind == "basic" else kind, [*overrides, *(f"{k}={v}" for k, v in space.items())]
             )
             tags = {
-                tracking.RUN_KIND_TAG: "sweep",
+                store.RUN_KIND_TAG: "sweep",
                 identity.LAUNCHED_BY: "sweep",
                 "sweep.dir": str(_state_dir(config).resolve()),
                 "sweep.sweeper": kind,
@@ -146,10 +147,10 @@ class MlflowSweepCallback(Callback):
                 **dict(o.split("=", 1) for o in overrides if "=" in o),
                 **{f"search.{k}": v for k, v in space.items()},
             }
-            parent_id = tracking.create_run(base.tracking, root, name, tags, params=params)
+            parent_id = store.create_run(base.tracking, root, name, tags, params=params)
             print(f"MLflow sweep run {name} ({parent_id}) in experiment {base.tracking.experiment!r}", flush=True)
         else:
-            tracking.ensure_experiment(base.tracking, root)
+            store.ensure_experiment(base.tracking, root)
         folder = _state_dir(config).resolve()
         state = SweepState(
             str(root),
@@ -164,7 +165,7 @@ class MlflowSweepCallback(Callback):
         return state
 
     def _create_child(self, config: DictConfig, state: SweepState, job_dir: Path) -> str:
-        from mnist_pipeline import tracking
+        from mnist_pipeline.tracking import store
 
         root = Path(state.root)
         task = _task_config(config)
@@ -176,20 +177,20 @@ class MlflowSweepCallback(Callback):
             "overrides": " ".join(str(o) for o in config.hydra.overrides.task),
         }
         name = naming.run_name(task, naming.reference(root, task["model"]["name"]))
-        run_id = tracking.create_run(tracked, root, name, tags, parent_id=state.parent_run_id)
+        run_id = store.create_run(tracked, root, name, tags, parent_id=state.parent_run_id)
         hydra_dir = job_dir / str(config.hydra.output_subdir or ".hydra")
-        tracking.update_run(tracked, root, run_id, artifacts={"config/hydra": hydra_dir})
+        store.update_run(tracked, root, run_id, artifacts={"config/hydra": hydra_dir})
         return run_id
 
     def _finish(self, complete: bool) -> None:
         """Close the parent: best child by the metric, the children's table, and a status."""
-        from mnist_pipeline import runs_table, tracking
+        from mnist_pipeline.tracking import runs_table, store
 
         state, self._open = self._open, None
         if state is None or state.parent_run_id is None:
             return
         root, tracked, parent = Path(state.root), state.tracking(), state.parent_run_id
-        children = tracking.find_runs(tracked, root, parent_id=parent)
+        children = store.find_runs(tracked, root, parent_id=parent)
         failed = [c for c in children if c.status == "FAILED"]
         unfinished = [c for c in children if c.status not in ("FINISHED", "FAILED")]
         ranked = runs_table.sort_runs(
@@ -205,9 +206,9 @@ class MlflowSweepCallback(Callback):
         summary = Path(state.folder) / SUMMARY_FILE
         ordered = runs_table.sort_runs(children, self.metric, ascending=self.mode == "min")
         summary.write_text(runs_table.format_table(ordered, self.metric) + "\n")
-        tracking.update_run(tracked, root, parent, metrics=metrics, tags=tags, artifacts={"": summary})
+        store.update_run(tracked, root, parent, metrics=metrics, tags=tags, artifacts={"": summary})
         status = "KILLED" if unfinished and not complete else "FINISHED"
-        tracking.end_run(tracked, root, parent, status)
+        store.end_run(tracked, root, parent, status)
         outcome = f"best {best.name}: {self.metric}={best.metrics[self.metric]:.4f}" if best else "no finished job"
         print(f"MLflow sweep run {parent} {status}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
 

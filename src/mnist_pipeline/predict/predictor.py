@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from mnist_pipeline.config import load_params
-from mnist_pipeline.errors import DataError, PipelineError, one_line
-from mnist_pipeline.imageprep import IMAGE_SUFFIXES, prepare, save_pixels
-from mnist_pipeline.params import PARAMS_FILE
-from mnist_pipeline.pipeline import MODEL_FILE
-from mnist_pipeline.sweep import stage_output
-from mnist_pipeline.workspace import repo_root, workspace_root
+from mnist_pipeline.plumbing.errors import DataError, PipelineError, one_line
+from mnist_pipeline.plumbing.workspace import repo_root, workspace_root
+from mnist_pipeline.predict.imageprep import IMAGE_SUFFIXES, prepare, save_pixels
+from mnist_pipeline.stages.params import PARAMS_FILE
+from mnist_pipeline.stages.pipeline import MODEL_FILE
+from mnist_pipeline.stages.sweep_job import stage_output
 
 # `models:/NAME@alias`, `models:/<model_id>`, `runs:/<run_id>/model`, any other `scheme:/...`;
 # two letters at least, so a Windows drive (`C:\\`) is a path.
@@ -70,9 +70,9 @@ def default_model() -> Path:
 def load_model(spec: str) -> Any:
     """A Keras model from an MLflow model URI or a local `.keras` file (or a folder holding one)."""
     if is_model_uri(spec):
-        from mnist_pipeline import tracking
+        from mnist_pipeline.tracking import store
 
-        return tracking.load_keras_model(spec, _store_uri())
+        return store.load_keras_model(spec, _store_uri())
     path = Path(spec)
     if path.is_dir():
         path = path / MODEL_FILE
@@ -88,16 +88,16 @@ def load_model(spec: str) -> Any:
 
 def _store_uri() -> str:
     """$MLFLOW_TRACKING_URI, else the MLflow store this repository's pipeline logs to."""
-    from mnist_pipeline import tracking
+    from mnist_pipeline.tracking import store
 
-    environment = os.environ.get(tracking.TRACKING_URI_ENV)
+    environment = os.environ.get(store.TRACKING_URI_ENV)
     if environment:
         return environment
     try:
         root = workspace_root()
     except PipelineError:
-        raise DataError(f"outside the repository, set {tracking.TRACKING_URI_ENV} to the MLflow store") from None
-    return tracking.tracking_uri(load_params(root / PARAMS_FILE).tracking, root)
+        raise DataError(f"outside the repository, set {store.TRACKING_URI_ENV} to the MLflow store") from None
+    return store.tracking_uri(load_params(root / PARAMS_FILE).tracking, root)
 
 
 def predict_files(model: Any, files: list[Path], save_dir: Path | None = None) -> list[Prediction]:
