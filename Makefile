@@ -31,8 +31,8 @@ params: install ## Regenerate params.yaml from conf/ after editing conf/
 test: install ## Run the test suite
 	$(BIN)/python -m pytest
 
-lint: install ## Lint and format-check with ruff
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: install ## Lint, format-check (ruff) and check the package's layering (import-linter)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts

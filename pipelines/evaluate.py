@@ -2,11 +2,26 @@
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
-from mnist_pipeline.plumbing.workspace import workspace_root
-from mnist_pipeline.stages.pipeline import evaluate_stage
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.stages.evaluate import evaluate_stage
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    workspace = Workspace.of_stage()
+    return evaluate_stage(
+        load_params(workspace.params_file),
+        args.data,
+        args.model,
+        args.metrics,
+        args.predictions,
+        workspace,
+        figures_dir=args.figures,
+        per_class_file=args.per_class,
+    )
 
 
 def main() -> None:
@@ -17,19 +32,7 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True, help="CSV file of actual vs predicted digits")
     parser.add_argument("--figures", type=Path, required=True, help="folder for the evaluation pictures")
     parser.add_argument("--per-class", type=Path, required=True, help="CSV file of per-digit precision/recall/F1")
-    args = parser.parse_args()
-    metrics = run_or_exit(
-        lambda: evaluate_stage(
-            load_params(),
-            args.data,
-            args.model,
-            args.metrics,
-            args.predictions,
-            workspace_root(),
-            figures_dir=args.figures,
-            per_class_file=args.per_class,
-        )
-    )
+    metrics = run_or_exit(lambda: evaluate(parser.parse_args()))
     print(f"test_accuracy={metrics['test_accuracy']:.4f} test_loss={metrics['test_loss']:.4f}")
 
 

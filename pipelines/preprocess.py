@@ -5,7 +5,8 @@ from pathlib import Path
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
-from mnist_pipeline.stages.pipeline import preprocess_stage
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.stages.preprocess import preprocess_stage
 
 
 def main() -> None:
@@ -13,7 +14,7 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, required=True, help="folder with the raw IDX files")
     parser.add_argument("--out", type=Path, required=True, help="folder for the processed splits")
     args = parser.parse_args()
-    sizes = run_or_exit(lambda: preprocess_stage(load_params(), args.raw, args.out))
+    sizes = run_or_exit(lambda: preprocess_stage(load_params(Workspace.of_stage().params_file), args.raw, args.out))
     print("split sizes: " + ", ".join(f"{name}={size}" for name, size in sizes.items()))
 
 

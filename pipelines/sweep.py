@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from mnist_pipeline.config import validate
 from mnist_pipeline.plumbing.entry import exit_on_interrupt
-from mnist_pipeline.plumbing.workspace import repo_root
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages.sweep_callback import sweep_metric
 from mnist_pipeline.stages.sweep_job import run_job
 
@@ -25,7 +25,7 @@ from mnist_pipeline.stages.sweep_job import run_job
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     job_dir, metric = Path(hydra_cfg.runtime.output_dir), sweep_metric(hydra_cfg)
-    return exit_on_interrupt(lambda: run_job(validate(cfg), repo_root(), job_dir, metric))
+    return exit_on_interrupt(lambda: run_job(validate(cfg), Workspace.find(), job_dir, metric))
 
 
 if __name__ == "__main__":

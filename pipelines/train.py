@@ -5,9 +5,21 @@ from pathlib import Path
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
-from mnist_pipeline.plumbing.workspace import workspace_root
-from mnist_pipeline.stages.params import PARAMS_FILE
-from mnist_pipeline.stages.pipeline import train_stage
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.stages.train import train_stage
+
+
+def train(args: argparse.Namespace) -> str:
+    workspace = Workspace.of_stage()
+    return train_stage(
+        load_params(workspace.params_file),
+        args.data,
+        args.out,
+        args.history,
+        workspace,
+        figures_dir=args.figures,
+        params_file=workspace.params_file,
+    )
 
 
 def main() -> None:
@@ -16,18 +28,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the model and its run id")
     parser.add_argument("--history", type=Path, required=True, help="CSV file for per-epoch metrics")
     parser.add_argument("--figures", type=Path, required=True, help="folder for the training-curve pictures")
-    args = parser.parse_args()
-    run_id = run_or_exit(
-        lambda: train_stage(
-            load_params(),
-            args.data,
-            args.out,
-            args.history,
-            workspace_root(),
-            figures_dir=args.figures,
-            params_file=Path(PARAMS_FILE),
-        )
-    )
+    run_id = run_or_exit(lambda: train(parser.parse_args()))
     print(f"MLflow run: {run_id}")
 
 

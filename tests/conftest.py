@@ -166,14 +166,17 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterat
     6,000 MNIST images for 3 epochs (about 97% test accuracy), logged to its own MLflow store;
     shared by the tests of prediction, serving and model behaviour."""
     from mnist_pipeline.config import validate
+    from mnist_pipeline.plumbing.workspace import MODEL_FILE, Workspace
     from mnist_pipeline.stages import params
-    from mnist_pipeline.stages.pipeline import MODEL_FILE, evaluate_stage, preprocess_stage, train_stage
+    from mnist_pipeline.stages.evaluate import evaluate_stage
+    from mnist_pipeline.stages.preprocess import preprocess_stage
+    from mnist_pipeline.stages.train import train_stage
 
     root = tmp_path_factory.mktemp("small_cnn")
     shutil.copytree(REPO / "conf", root / "conf")  # run names are measured against conf/
     config = validate(
         params.compose(
-            REPO,
+            Workspace(REPO),
             [
                 "+experiment=cnn",
                 "data.subset=6000",
@@ -188,8 +191,9 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterat
     with pytest.MonkeyPatch.context() as env:
         env.delenv("MLFLOW_TRACKING_URI", raising=False)
         preprocess_stage(config, raw_dir, root / "processed")
-        run_id = train_stage(config, root / "processed", root / "models", root / "history.csv", root)
+        workspace = Workspace(root)
+        run_id = train_stage(config, root / "processed", root / "models", root / "history.csv", workspace)
         metrics = evaluate_stage(
-            config, root / "processed", root / "models", root / "metrics.json", root / "predictions.csv", root
+            config, root / "processed", root / "models", root / "metrics.json", root / "predictions.csv", workspace
         )
         yield TrainedModel(config, root, root / "processed", root / "models" / MODEL_FILE, run_id, metrics)

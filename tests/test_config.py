@@ -10,11 +10,14 @@ from omegaconf import OmegaConf
 from conftest import REPO
 from mnist_pipeline.config import CnnConfig, MlpConfig, load_params, to_container, validate
 from mnist_pipeline.plumbing.errors import ConfigError
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages import params
 
 
 def test_committed_params_yaml_matches_conf() -> None:
-    assert params.differences(REPO) == {}, "conf/ changed: run `mnist-pipeline params` and commit params.yaml"
+    assert params.differences(Workspace(REPO)) == {}, (
+        "conf/ changed: run `mnist-pipeline params` and commit params.yaml"
+    )
 
 
 def test_defaults_are_the_reference_recipe() -> None:
@@ -26,7 +29,7 @@ def test_defaults_are_the_reference_recipe() -> None:
 
 
 def test_overrides_compose_into_a_valid_config() -> None:
-    config = validate(params.compose(REPO, ["model.units=64", "train.epochs=2"]))
+    config = validate(params.compose(Workspace(REPO), ["model.units=64", "train.epochs=2"]))
     assert (config.model.units, config.train.epochs) == (64, 2)
     assert to_container(config)["model"]["units"] == 64
 
@@ -51,7 +54,7 @@ def test_overrides_compose_into_a_valid_config() -> None:
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(override: dict, message: str) -> None:
-    raw = OmegaConf.merge(OmegaConf.create(params.compose(REPO)), override)
+    raw = OmegaConf.merge(OmegaConf.create(params.compose(Workspace(REPO))), override)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("+", r"\+")) as caught:
         validate(raw)
     assert "\n" not in str(caught.value)
@@ -63,7 +66,7 @@ def test_missing_params_file_says_how_to_create_it(tmp_path) -> None:
 
 
 def test_a_key_missing_from_the_config_is_named() -> None:
-    raw = OmegaConf.create(params.compose(REPO))
+    raw = OmegaConf.create(params.compose(Workspace(REPO)))
     del raw.train["seed"]
     with pytest.raises(ConfigError, match=r"train\.seed"):
         validate(raw)
@@ -78,8 +81,8 @@ def conf_copy(tmp_path):
 
 def test_params_write_round_trips_and_check_passes(conf_copy) -> None:
     (conf_copy / "params.yaml").unlink()
-    params.write(conf_copy)
-    assert params.check(conf_copy) == "params.yaml matches conf/"
+    params.write(Workspace(conf_copy))
+    assert params.check(Workspace(conf_copy)) == "params.yaml matches conf/"
     assert (conf_copy / "params.yaml").read_text() == (REPO / "params.yaml").read_text()
 
 
@@ -87,7 +90,7 @@ def test_params_write_round_trips_and_check_passes(conf_copy) -> None:
 def test_params_write_refuses_a_bad_composition_and_keeps_the_old_file(conf_copy, override: str) -> None:
     before = (conf_copy / "params.yaml").read_text()
     with pytest.raises(ConfigError) as caught:
-        params.write(conf_copy, [override])
+        params.write(Workspace(conf_copy), [override])
     assert "\n" not in str(caught.value)
     assert (conf_copy / "params.yaml").read_text() == before
     assert sorted(p.name for p in conf_copy.iterdir()) == ["conf", "params.yaml"]
@@ -98,26 +101,26 @@ def test_check_names_the_stale_key_and_the_command(conf_copy) -> None:
         (conf_copy / "conf/train/default.yaml").read_text().replace("epochs: 5", "epochs: 7")
     )
     with pytest.raises(ConfigError, match=r"train\.epochs: params\.yaml=5, conf/=7.*run `mnist-pipeline params`"):
-        params.check(conf_copy)
+        params.check(Workspace(conf_copy))
 
 
 def cnn_config(*overrides: str) -> dict:
-    return params.compose(REPO, ["model=cnn", *overrides])
+    return params.compose(Workspace(REPO), ["model=cnn", *overrides])
 
 
 def test_cnn_is_one_switch_away_and_mlp_keys_do_not_leak_into_it() -> None:
     config = validate(cnn_config())
     assert isinstance(config.model, CnnConfig) and config.model.name == "cnn"
     assert "units" not in to_container(config)["model"]
-    assert isinstance(validate(params.compose(REPO)).model, MlpConfig)
+    assert isinstance(validate(params.compose(Workspace(REPO))).model, MlpConfig)
 
 
 def test_cnn_experiment_overlay_sets_the_strong_recipe() -> None:
-    config = validate(params.compose(REPO, ["+experiment=cnn"]))
+    config = validate(params.compose(Workspace(REPO), ["+experiment=cnn"]))
     assert isinstance(config.model, CnnConfig)
     assert config.model.augment.shift > 0 and config.train.lr_schedule == "cosine"
     # Overrides after the overlay still win, as in `dvc exp run -S +experiment=cnn -S train.epochs=1`.
-    assert validate(params.compose(REPO, ["+experiment=cnn", "train.epochs=1"])).train.epochs == 1
+    assert validate(params.compose(Workspace(REPO), ["+experiment=cnn", "train.epochs=1"])).train.epochs == 1
 
 
 @pytest.mark.parametrize(
@@ -141,7 +144,7 @@ def test_bad_cnn_values_are_rejected_with_the_key_named(overrides: list[str], me
 
 
 def test_a_missing_model_name_is_named() -> None:
-    raw = OmegaConf.create(params.compose(REPO))
+    raw = OmegaConf.create(params.compose(Workspace(REPO)))
     del raw.model["name"]
     with pytest.raises(ConfigError, match=r"model\.name is missing; choose one of: mlp, cnn"):
         validate(raw)

@@ -8,18 +8,18 @@ import sys
 from pathlib import Path
 
 from mnist_pipeline.plumbing.entry import run_or_exit
-from mnist_pipeline.plumbing.workspace import repo_root
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages import params
 
 
 def _params(args: argparse.Namespace) -> None:
-    root = repo_root()
+    workspace = run_or_exit(Workspace.find)
     if args.check:
-        print(run_or_exit(lambda: params.check(root)))
+        print(run_or_exit(lambda: params.check(workspace)))
     else:
-        path = run_or_exit(lambda: params.write(root, args.overrides))
+        path = run_or_exit(lambda: params.write(workspace, args.overrides))
         print(
-            f"wrote {path.relative_to(root)} from conf/"
+            f"wrote {path.relative_to(workspace.root)} from conf/"
             + (f" with {' '.join(args.overrides)}" if args.overrides else "")
         )
 
@@ -27,8 +27,8 @@ def _params(args: argparse.Namespace) -> None:
 def _runs(args: argparse.Namespace) -> None:
     from mnist_pipeline.tracking.runs_table import runs_report
 
-    root = repo_root()
-    print(run_or_exit(lambda: runs_report(root, args.sort, ascending=args.ascending, limit=args.limit)))
+    workspace = run_or_exit(Workspace.find)
+    print(run_or_exit(lambda: runs_report(workspace, args.sort, ascending=args.ascending, limit=args.limit)))
 
 
 def _predict(args: argparse.Namespace) -> None:

@@ -205,7 +205,7 @@ def _model_schema(raw: DictConfig | dict[str, Any]) -> type[ModelConfig]:
     return MODEL_SCHEMAS[str(name)]
 
 
-def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:
+def load_params(path: Path) -> PipelineConfig:
     """Read and validate DVC's params file, the config every stage script runs with."""
     if not path.is_file():
         raise ConfigError(f"{path} not found: run `mnist-pipeline params` at the repository root to create it")

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-if TYPE_CHECKING:
-    from mnist_pipeline.learn.training import EpochListener
+from mnist_pipeline.learn.listener import EpochListener
 
 
 def keras_permutations(num_samples: int) -> tf.data.Dataset:

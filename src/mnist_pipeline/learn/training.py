@@ -9,16 +9,14 @@ and TensorFlow's thread pools are sized for a small model on a small machine.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from mnist_pipeline.config import ModelConfig, TrainConfig
 from mnist_pipeline.data.preprocess import Split
+from mnist_pipeline.learn.listener import EpochListener
 from mnist_pipeline.learn.model import build_model, make_optimizer
-
-EpochListener = Callable[[int, dict[str, float]], None]
 
 
 def configure_threads(intra_op: int, inter_op: int) -> None:

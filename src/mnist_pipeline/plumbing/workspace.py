@@ -1,15 +1,22 @@
-"""Where the repository is, seen from any process the pipeline starts.
+"""The workspace: the repository a process works in, and every path in it that the code uses.
+
+An entry point builds one `Workspace` (`Workspace.find()`, or `Workspace.of_stage()` in a
+stage script) and passes it down, so each path is named here only, and a function that takes
+a workspace is one that reads or writes the repository's files.
 
 Stage scripts run at the repository root, Hydra sweep jobs may run elsewhere, and
 `dvc exp run --queue` runs each experiment in a temporary copy under `.dvc/tmp/exps/`.
-Everything that must be shared between them (the MLflow store) is resolved against the
-real workspace, never against the current directory.
+What every copy must share (the MLflow store, the registry's lock) lives under
+`store_root`, the real workspace, never under the current directory.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from mnist_pipeline.plumbing.errors import PipelineError
 
@@ -17,18 +24,88 @@ MARKER = "dvc.yaml"
 # Set by DVC for every stage it runs; for a queued experiment it names the workspace the
 # experiment was queued from, not the temporary copy it runs in.
 DVC_ROOT_ENV = "DVC_ROOT"
+# Set by DVC for `dvc exp run`, which has just composed params.yaml from conf/ itself
+# (with the experiment's -S overrides, which conf/ cannot show).
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"
+
+# What the train stage writes into its output folder (dvc.yaml names the folder).
+MODEL_FILE = "model.keras"
+RUN_FILE = "mlflow_run.json"
+PROBABILITIES_FILE = "test_probabilities.npy"
 
 
-def repo_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above `start` (default: cwd) that holds dvc.yaml."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / MARKER).is_file():
-            return folder
-    raise PipelineError(f"no {MARKER} found at or above {here}: run this from inside the mnist-pipeline repository")
+@dataclass(frozen=True, init=False)
+class Workspace:
+    """A repository checkout: `root` holds its config and pipeline outputs; `store_root` the
+    MLflow store that all copies of it share (the same folder except in a queued DVC experiment)."""
 
+    root: Path
+    store_root: Path
 
-def workspace_root() -> Path:
-    """The workspace whose MLflow store runs belong in: $DVC_ROOT under DVC, else `repo_root()`."""
-    dvc_root = os.environ.get(DVC_ROOT_ENV)
-    return Path(dvc_root).resolve() if dvc_root else repo_root()
+    def __init__(self, root: Path, store_root: Path | None = None) -> None:
+        object.__setattr__(self, "root", Path(root).resolve())
+        object.__setattr__(self, "store_root", Path(store_root or root).resolve())
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Workspace:
+        """The repository at or above `start` (default: the current directory), found by its dvc.yaml."""
+        here = (start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / MARKER).is_file():
+                return cls(folder)
+        raise PipelineError(f"no {MARKER} found at or above {here}: run this from inside the mnist-pipeline repository")
+
+    @classmethod
+    def of_stage(cls) -> Workspace:
+        """The workspace of a stage script, which DVC runs in the folder of dvc.yaml: that folder,
+        with the store of $DVC_ROOT, where DVC says the workspace is."""
+        dvc_root = os.environ.get(DVC_ROOT_ENV)
+        return cls(Path.cwd(), Path(dvc_root) if dvc_root else None)
+
+    @property
+    def is_queued_copy(self) -> bool:
+        """Whether this is a queued DVC experiment's temporary copy of the workspace."""
+        return self.root != self.store_root
+
+    # This checkout's files.
+    @property
+    def dvc_yaml(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def dvc_lock(self) -> Path:
+        return self.root / "dvc.lock"
+
+    @property
+    def params_file(self) -> Path:
+        """DVC's view of conf/ (stages/params.py)."""
+        return self.root / "params.yaml"
+
+    @property
+    def conf_dir(self) -> Path:
+        """The Hydra config groups, the source of every value."""
+        return self.root / "conf"
+
+    @property
+    def sweep_data_lock(self) -> Path:
+        """Held while a sweep brings the data up to date (beside DVC's own locks)."""
+        return self.root / ".dvc" / "tmp" / "sweep-data.lock"
+
+    def stage_output(self, stage: str) -> Path:
+        """The first output dvc.yaml declares for `stage` (dvc.yaml is the one place stage paths live)."""
+        stages = yaml.safe_load(self.dvc_yaml.read_text())["stages"]
+        return self.root / stages[stage]["outs"][0]
+
+    # Shared by every copy: the embedded MLflow store (ignored by git).
+    @property
+    def store_file(self) -> Path:
+        return self.store_root / "mlflow.db"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.store_root / "mlartifacts"
+
+    @property
+    def registry_lock(self) -> Path:
+        """Held while a model is registered and the champion elected (beside the store)."""
+        return self.store_file.with_name(self.store_file.name + "-registry.lock")

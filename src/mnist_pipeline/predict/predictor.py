@@ -16,11 +16,8 @@ import numpy as np
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.plumbing.errors import DataError, PipelineError, one_line
-from mnist_pipeline.plumbing.workspace import repo_root, workspace_root
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, Workspace
 from mnist_pipeline.predict.imageprep import IMAGE_SUFFIXES, prepare, save_pixels
-from mnist_pipeline.stages.params import PARAMS_FILE
-from mnist_pipeline.stages.pipeline import MODEL_FILE
-from mnist_pipeline.stages.sweep_job import stage_output
 
 # `models:/NAME@alias`, `models:/<model_id>`, `runs:/<run_id>/model`, any other `scheme:/...`;
 # two letters at least, so a Windows drive (`C:\\`) is a path.
@@ -61,10 +58,10 @@ def image_files(paths: list[Path]) -> list[Path]:
 def default_model() -> Path:
     """The train stage's model in this repository (where dvc.yaml says the stage writes)."""
     try:
-        root = repo_root()
+        workspace = Workspace.find()
     except PipelineError:
         raise DataError("no --model given, and no repository here to take models/model.keras from") from None
-    return stage_output(root, "train") / MODEL_FILE
+    return workspace.stage_output("train") / MODEL_FILE
 
 
 def load_model(spec: str) -> Any:
@@ -94,10 +91,10 @@ def _store_uri() -> str:
     if environment:
         return environment
     try:
-        root = workspace_root()
+        workspace = Workspace.find()
     except PipelineError:
         raise DataError(f"outside the repository, set {store.TRACKING_URI_ENV} to the MLflow store") from None
-    return store.tracking_uri(load_params(root / PARAMS_FILE).tracking, root)
+    return store.tracking_uri(load_params(workspace.params_file).tracking, workspace)
 
 
 def predict_files(model: Any, files: list[Path], save_dir: Path | None = None) -> list[Prediction]:

@@ -30,8 +30,8 @@ from mnist_pipeline.config import METRIC_MODES, TrackingConfig, flatten, validat
 from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file
-from mnist_pipeline.plumbing.workspace import repo_root
-from mnist_pipeline.stages import sweep_job
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.stages import artifacts, params, sweep_job
 from mnist_pipeline.tracking import identity, naming
 
 T = TypeVar("T")
@@ -54,6 +54,9 @@ class SweepState:
 
     def tracking(self) -> TrackingConfig:
         return TrackingConfig(uri=self.uri, experiment=self.experiment)
+
+    def workspace(self) -> Workspace:
+        return Workspace(Path(self.root))
 
 
 def sweep_metric(hydra_config: DictConfig) -> str:
@@ -103,29 +106,29 @@ class MlflowSweepCallback(Callback):
         state, ticket = _read_state(config), sweep_job.read_ticket(Path(config.hydra.runtime.output_dir))
         if state is None or ticket is None or ticket.run_id is None:
             return
-        root, tracked = Path(state.root), state.tracking()
+        workspace, tracked = state.workspace(), state.tracking()
         if job_return.status == JobStatus.COMPLETED:
-            store.end_run(tracked, root, ticket.run_id, "FINISHED")
+            store.end_run(tracked, workspace, ticket.run_id, "FINISHED")
             return
         error = one_line(job_return._return_value, 300)
         _say(f"job {_job_number(config)} ({' '.join(job_return.overrides or [])}) failed: {error}")
         # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
-        logged = store.get_run(tracked, root, ticket.run_id).params
+        logged = store.get_run(tracked, workspace, ticket.run_id).params
         store.update_run(
             tracked,
-            root,
+            workspace,
             ticket.run_id,
             params=None if logged else flatten(_task_config(config)),
             tags={"error": error},
         )
-        store.end_run(tracked, root, ticket.run_id, "FAILED")
+        store.end_run(tracked, workspace, ticket.run_id, "FAILED")
 
     def _start(self, config: DictConfig, parent: bool) -> SweepState:
         from mnist_pipeline.tracking import store
 
-        root = repo_root()
+        workspace = Workspace.find()
         base = validate(_task_config(config))
-        shared = sweep_job.prepare_data(base, root)  # also the place a bad workspace fails, before any job
+        shared = sweep_job.prepare_data(base, workspace)  # also the place a bad workspace fails, before any job
         parent_id = None
         if parent:
             overrides = [str(o) for o in config.hydra.overrides.task]
@@ -143,17 +146,17 @@ class MlflowSweepCallback(Callback):
                 "sweep.metric": f"{self.mode} {self.metric}",
                 "overrides": " ".join(overrides),
             }
-            params = {
+            swept = {
                 **dict(o.split("=", 1) for o in overrides if "=" in o),
                 **{f"search.{k}": v for k, v in space.items()},
             }
-            parent_id = store.create_run(base.tracking, root, name, tags, params=params)
+            parent_id = store.create_run(base.tracking, workspace, name, tags, params=swept)
             print(f"MLflow sweep run {name} ({parent_id}) in experiment {base.tracking.experiment!r}", flush=True)
         else:
-            store.ensure_experiment(base.tracking, root)
+            store.ensure_experiment(base.tracking, workspace)
         folder = _state_dir(config).resolve()
         state = SweepState(
-            str(root),
+            str(workspace.root),
             str(folder),
             base.tracking.uri,
             base.tracking.experiment,
@@ -167,19 +170,19 @@ class MlflowSweepCallback(Callback):
     def _create_child(self, config: DictConfig, state: SweepState, job_dir: Path) -> str:
         from mnist_pipeline.tracking import store
 
-        root = Path(state.root)
+        workspace = state.workspace()
         task = _task_config(config)
         tracked = state.tracking()  # the parent's store and experiment: children nest only there
         tags = {
-            identity.LAUNCHED_BY: identity.launched_by(),
+            identity.LAUNCHED_BY: identity.launched_by(workspace),
             "sweep.dir": state.folder,
             "sweep.job": _job_number(config),
             "overrides": " ".join(str(o) for o in config.hydra.overrides.task),
         }
-        name = naming.run_name(task, naming.reference(root, task["model"]["name"]))
-        run_id = store.create_run(tracked, root, name, tags, parent_id=state.parent_run_id)
+        name = naming.run_name(task, params.reference(workspace, task["model"]["name"]))
+        run_id = store.create_run(tracked, workspace, name, tags, parent_id=state.parent_run_id)
         hydra_dir = job_dir / str(config.hydra.output_subdir or ".hydra")
-        store.update_run(tracked, root, run_id, artifacts={"config/hydra": hydra_dir})
+        store.update_run(tracked, workspace, run_id, artifacts={f"{artifacts.CONFIG}/hydra": hydra_dir})
         return run_id
 
     def _finish(self, complete: bool) -> None:
@@ -189,8 +192,8 @@ class MlflowSweepCallback(Callback):
         state, self._open = self._open, None
         if state is None or state.parent_run_id is None:
             return
-        root, tracked, parent = Path(state.root), state.tracking(), state.parent_run_id
-        children = store.find_runs(tracked, root, parent_id=parent)
+        workspace, tracked, parent = state.workspace(), state.tracking(), state.parent_run_id
+        children = store.find_runs(tracked, workspace, parent_id=parent)
         failed = [c for c in children if c.status == "FAILED"]
         unfinished = [c for c in children if c.status not in ("FINISHED", "FAILED")]
         ranked = runs_table.sort_runs(
@@ -206,9 +209,9 @@ class MlflowSweepCallback(Callback):
         summary = Path(state.folder) / SUMMARY_FILE
         ordered = runs_table.sort_runs(children, self.metric, ascending=self.mode == "min")
         summary.write_text(runs_table.format_table(ordered, self.metric) + "\n")
-        store.update_run(tracked, root, parent, metrics=metrics, tags=tags, artifacts={"": summary})
+        store.update_run(tracked, workspace, parent, metrics=metrics, tags=tags, artifacts={"": summary})
         status = "KILLED" if unfinished and not complete else "FINISHED"
-        store.end_run(tracked, root, parent, status)
+        store.end_run(tracked, workspace, parent, status)
         outcome = f"best {best.name}: {self.metric}={best.metrics[self.metric]:.4f}" if best else "no finished job"
         print(f"MLflow sweep run {parent} {status}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
 

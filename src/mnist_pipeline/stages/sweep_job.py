@@ -13,18 +13,17 @@ import json
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from mnist_pipeline.config import PipelineConfig, load_params
 from mnist_pipeline.plumbing.errors import ConfigError, PipelineError
 from mnist_pipeline.plumbing.files import atomic_file, exclusive_lock
-from mnist_pipeline.stages.params import PARAMS_FILE
-from mnist_pipeline.stages.pipeline import preprocess_stage, train_and_evaluate
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.stages.evaluate import evaluate_stage
+from mnist_pipeline.stages.preprocess import preprocess_stage
+from mnist_pipeline.stages.train import train_stage
 
 JOB_FILE = "job.json"
-# Held while a sweep brings the workspace's data up to date (beside DVC's own locks).
-DATA_LOCK = Path(".dvc/tmp/sweep-data.lock")
 
 
 @dataclass(frozen=True)
@@ -35,18 +34,12 @@ class JobTicket:
     shared_data: str | None  # processed data that jobs with params.yaml's data config share
 
 
-def stage_output(root: Path, stage: str) -> Path:
-    """The first output dvc.yaml declares for `stage` (dvc.yaml is the one place paths live)."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    return root / stages[stage]["outs"][0]
-
-
-def dvc_repro(root: Path, stage: str) -> None:
+def dvc_repro(workspace: Workspace, stage: str) -> None:
     """`dvc repro stage`, one sweep at a time: DVC refuses a second repro while the first
     holds the outputs, so sweeps started together in one workspace queue here instead of failing."""
-    with exclusive_lock(root / DATA_LOCK):
+    with exclusive_lock(workspace.sweep_data_lock):
         done = subprocess.run(
-            ["dvc", "--wait-for-lock", "repro", stage], cwd=root, capture_output=True, text=True, check=False
+            ["dvc", "--wait-for-lock", "repro", stage], cwd=workspace.root, capture_output=True, text=True, check=False
         )
     if done.returncode != 0:
         lines = (done.stderr + done.stdout).strip().splitlines()
@@ -54,25 +47,25 @@ def dvc_repro(root: Path, stage: str) -> None:
         raise PipelineError(f"`dvc repro {stage}` failed: {error}; run it yourself to see why")
 
 
-def prepare_data(config: PipelineConfig, root: Path) -> Path | None:
+def prepare_data(config: PipelineConfig, workspace: Workspace) -> Path | None:
     """Bring the workspace's data up to date once; returns the processed folder jobs may share.
 
     The pipeline's processed data serves jobs whose data config is params.yaml's; other
     jobs preprocess the (downloaded) raw files into their own folder.
     """
-    if config.data == load_params(root / PARAMS_FILE).data:
-        dvc_repro(root, "preprocess")
-        return stage_output(root, "preprocess")
-    dvc_repro(root, "download")
+    if config.data == load_params(workspace.params_file).data:
+        dvc_repro(workspace, "preprocess")
+        return workspace.stage_output("preprocess")
+    dvc_repro(workspace, "download")
     return None
 
 
-def job_data(config: PipelineConfig, root: Path, job_dir: Path, shared: Path | None) -> Path:
+def job_data(config: PipelineConfig, workspace: Workspace, job_dir: Path, shared: Path | None) -> Path:
     """The shared processed data when the job's data config matches params.yaml, else the job's own."""
-    if shared is not None and config.data == load_params(root / PARAMS_FILE).data:
+    if shared is not None and config.data == load_params(workspace.params_file).data:
         return shared
     data_dir = job_dir / "data"
-    preprocess_stage(config, stage_output(root, "download"), data_dir)
+    preprocess_stage(config, workspace.stage_output("download"), data_dir)
     return data_dir
 
 
@@ -86,17 +79,45 @@ def read_ticket(job_dir: Path) -> JobTicket | None:
     return JobTicket(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def run_job(config: PipelineConfig, root: Path, job_dir: Path, metric: str) -> float:
+def run_job(config: PipelineConfig, workspace: Workspace, job_dir: Path, metric: str) -> float:
     """Train and evaluate one job into its folder; returns `metric` (last logged value) for the sweeper."""
     from mnist_pipeline.tracking import store
 
     ticket = read_ticket(job_dir)
     if ticket is None:  # no sweep callback: nothing was prepared for this job
-        shared = prepare_data(config, root)
+        shared = prepare_data(config, workspace)
         ticket = JobTicket(None, str(shared) if shared else None)
     shared = Path(ticket.shared_data) if ticket.shared_data else None
-    run_id, _ = train_and_evaluate(config, job_data(config, root, job_dir, shared), job_dir, root, run_id=ticket.run_id)
-    value = store.get_run(config.tracking, root, run_id).metrics.get(metric)
+    data_dir = job_data(config, workspace, job_dir, shared)
+    run_id, _ = train_and_evaluate(config, data_dir, job_dir, workspace, run_id=ticket.run_id)
+    value = store.get_run(config.tracking, workspace, run_id).metrics.get(metric)
     if value is None:
         raise ConfigError(f"the sweep metric {metric!r} was not logged by run {run_id}; choose a metric the run logs")
     return float(value)
+
+
+def train_and_evaluate(
+    config: PipelineConfig, data_dir: Path, out_dir: Path, workspace: Workspace, run_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Train then evaluate into `out_dir` (a sweep job's folder): one MLflow run, its id and test metrics."""
+    model_dir, reports = out_dir / "models", out_dir / "reports"
+    run_id = train_stage(
+        config,
+        data_dir,
+        model_dir,
+        reports / "train_history.csv",
+        workspace,
+        run_id=run_id,
+        figures_dir=reports / "figures" / "train",
+    )
+    metrics = evaluate_stage(
+        config,
+        data_dir,
+        model_dir,
+        reports / "metrics.json",
+        reports / "predictions.csv",
+        workspace,
+        figures_dir=reports / "figures" / "evaluate",
+        per_class_file=reports / "per_class_metrics.csv",
+    )
+    return run_id, metrics

@@ -2,7 +2,7 @@
 
 Read by people comparing runs in MLflow ("was this the queued grid or my sweep?", "did
 these two runs see the same data?"). The git commit and dirty state come from
-`tracking.git_tags`; everything here is cheap and never fails a run.
+`store.git_tags`; everything here is cheap and never fails a run.
 """
 
 from __future__ import annotations
@@ -14,24 +14,19 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.plumbing.errors import PipelineError
-from mnist_pipeline.plumbing.workspace import DVC_ROOT_ENV, repo_root
-from mnist_pipeline.stages.params import DVC_EXPERIMENT_ENV
+from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, DVC_ROOT_ENV, Workspace
 
 LAUNCHED_BY = "launched_by"
-LOCK_FILE = "dvc.lock"
 
 
-def launched_by(cwd: Path | None = None) -> str:
+def launched_by(workspace: Workspace) -> str:
     """`dvc exp`, `dvc queue`, `dvc repro`, `sweep` (a Hydra multirun), `hydra` or `script`.
 
-    A queued experiment runs in a temporary copy whose root differs from $DVC_ROOT.
+    A queued experiment runs in a temporary copy of the workspace whose store is elsewhere.
     """
-    dvc_root = os.environ.get(DVC_ROOT_ENV)
     if os.environ.get(DVC_EXPERIMENT_ENV):
-        here = _repo(cwd or Path.cwd())
-        return "dvc queue" if dvc_root and here and here != Path(dvc_root).resolve() else "dvc exp"
-    if dvc_root:
+        return "dvc queue" if workspace.is_queued_copy else "dvc exp"
+    if os.environ.get(DVC_ROOT_ENV):
         return "dvc repro"
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -41,11 +36,10 @@ def launched_by(cwd: Path | None = None) -> str:
     return "script"
 
 
-def data_tags(data_dir: Path) -> dict[str, str]:
-    """The DVC hash of `data_dir` when it is a pipeline output recorded in dvc.lock."""
-    repo = _repo(data_dir)
-    lock = repo / LOCK_FILE if repo else None
-    if lock is None or not lock.is_file():
+def data_tags(workspace: Workspace, data_dir: Path) -> dict[str, str]:
+    """The DVC hash of `data_dir` when it is a pipeline output recorded in the workspace's dvc.lock."""
+    lock = workspace.dvc_lock
+    if not lock.is_file():
         return {"data.source": "unversioned"}
     try:
         stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
@@ -54,7 +48,7 @@ def data_tags(data_dir: Path) -> dict[str, str]:
     target = data_dir.resolve()
     for stage, entry in stages.items():
         for out in entry.get("outs", []):
-            if (repo / out["path"]).resolve() == target and "md5" in out:
+            if (workspace.root / out["path"]).resolve() == target and "md5" in out:
                 return {"data.source": f"dvc:{stage}", "data.dvc_md5": str(out["md5"])}
     return {"data.source": "unversioned"}
 
@@ -73,16 +67,13 @@ def framework_tags() -> dict[str, str]:
     return tags
 
 
-def run_tags(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def run_tags(workspace: Workspace, data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Every identity tag of a training run; `extra` (e.g. a sweep's) wins."""
-    tags: dict[str, Any] = {LAUNCHED_BY: launched_by(), **data_tags(data_dir), **framework_tags()}
+    tags: dict[str, Any] = {
+        LAUNCHED_BY: launched_by(workspace),
+        **data_tags(workspace, data_dir),
+        **framework_tags(),
+    }
     if os.environ.get(DVC_EXPERIMENT_ENV):
         tags["dvc_exp_name"] = os.environ[DVC_EXPERIMENT_ENV]
     return {**tags, **(extra or {})}
-
-
-def _repo(path: Path) -> Path | None:
-    try:
-        return repo_root(path)
-    except PipelineError:
-        return None

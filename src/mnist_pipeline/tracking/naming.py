@@ -2,18 +2,15 @@
 
 A name always carries the model and its headline values (units or filters, epochs), then
 every other hyperparameter that differs from the reference configuration (`conf/` with no
-overrides but the model's), so a list of runs shows their differences at a glance.
+overrides but the model's, composed by `stages.params.reference`), so a list of runs shows
+their differences at a glance.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from mnist_pipeline.config import flatten
-from mnist_pipeline.stages.params import CONFIG_NAME, compose
 
 ALWAYS = ("model.name", "model.units", "model.filters", "train.epochs")
 # Short prefixes for the keys people sweep most; any other key is shown as `<last part><value>`.
@@ -52,21 +49,6 @@ def sweep_name(kind: str, overrides: list[str]) -> str:
         elif "," in value:
             parts.append(_part(key, value))
     return "-".join([kind, *parts])
-
-
-def reference(root: Path, model: str | None = None) -> dict[str, Any]:
-    """`conf/` with no overrides (but `model=<model>`: a CNN run is measured against
-    conf/model/cnn.yaml), the config that run names are measured against."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    overrides = [f"model={model}"] if model else []
-    if GlobalHydra.instance().is_initialized():  # inside a Hydra app: compose with its own loader
-        from hydra import compose as hydra_compose
-
-        container = OmegaConf.to_container(hydra_compose(config_name=CONFIG_NAME, overrides=overrides), resolve=True)
-        assert isinstance(container, dict)
-        return container
-    return compose(root, overrides)
 
 
 def _part(key: str, value: Any) -> str:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from filelock import FileLock
 
 from mnist_pipeline.config import RegistryConfig, TrackingConfig
 from mnist_pipeline.plumbing.errors import ConfigError
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import store
 
 CHAMPION = "champion"
-LOCK_FILE = "mlflow.db-registry.lock"  # beside the local store, ignored by git with it
 
 
 @dataclass(frozen=True)
@@ -34,34 +33,36 @@ class Registration:
         return self.champion == self.version
 
 
-def register(registry: RegistryConfig, config: TrackingConfig, root: Path, run_id: str) -> Registration | None:
+def register(
+    registry: RegistryConfig, config: TrackingConfig, workspace: Workspace, run_id: str
+) -> Registration | None:
     """Register run `run_id`'s model and move `champion` to it if it scores better; None if disabled."""
     if registry.model_name is None:
         return None
     name, metric = registry.model_name, registry.champion_metric
-    score = _score(config, root, run_id, metric)
+    score = _score(config, workspace, run_id, metric)
     if score is None:
         raise ConfigError(f"registry.champion_metric={metric!r} was not logged by run {run_id}; use a metric it logs")
-    with FileLock(root / LOCK_FILE):
-        version = store.register_model_version(config, root, run_id, name, {metric: f"{score:.6g}"})
-        current = store.alias_run(config, root, name, CHAMPION)
-        current_score = _score(config, root, current[1], metric) if current else None
+    with FileLock(workspace.registry_lock):
+        version = store.register_model_version(config, workspace, run_id, name, {metric: f"{score:.6g}"})
+        current = store.alias_run(config, workspace, name, CHAMPION)
+        current_score = _score(config, workspace, current[1], metric) if current else None
         if current is None or current_score is None or _beats(score, current_score, registry.champion_mode):
-            store.set_alias(config, root, name, CHAMPION, version)
+            store.set_alias(config, workspace, name, CHAMPION, version)
             return Registration(name, version, version, score)
         return Registration(name, version, current[0], score)
 
 
-def champion_run(registry: RegistryConfig, config: TrackingConfig, root: Path) -> str | None:
+def champion_run(registry: RegistryConfig, config: TrackingConfig, workspace: Workspace) -> str | None:
     """The run id of the current champion, or None."""
     if registry.model_name is None:
         return None
-    holder = store.alias_run(config, root, registry.model_name, CHAMPION)
+    holder = store.alias_run(config, workspace, registry.model_name, CHAMPION)
     return holder[1] if holder else None
 
 
-def _score(config: TrackingConfig, root: Path, run_id: str, metric: str) -> float | None:
-    value = store.get_run(config, root, run_id).metrics.get(metric)
+def _score(config: TrackingConfig, workspace: Workspace, run_id: str, metric: str) -> float | None:
+    value = store.get_run(config, workspace, run_id).metrics.get(metric)
     return None if value is None or math.isnan(value) else value
 
 

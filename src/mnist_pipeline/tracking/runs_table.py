@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking.naming import NOT_IDENTITY
 from mnist_pipeline.tracking.store import RUN_KIND_TAG, RunRecord
 
@@ -73,21 +73,20 @@ def format_table(
     return "\n".join(line.rstrip() for line in lines)
 
 
-def runs_report(root: Path, metric: str, ascending: bool = False, limit: int | None = None) -> str:
+def runs_report(workspace: Workspace, metric: str, ascending: bool = False, limit: int | None = None) -> str:
     """The workspace experiment's training runs as a table (store and experiment from params.yaml)."""
     from mnist_pipeline.config import load_params
-    from mnist_pipeline.stages.params import PARAMS_FILE
     from mnist_pipeline.tracking import registry, store
 
-    config = load_params(root / PARAMS_FILE)
-    if not store.store_exists(config.tracking, root):
-        return f"no runs yet: {store.tracking_uri(config.tracking, root)} does not exist (run `dvc repro` first)"
-    runs = store.find_runs(config.tracking, root)
+    config = load_params(workspace.params_file)
+    if not store.store_exists(config.tracking, workspace):
+        return f"no runs yet: {store.tracking_uri(config.tracking, workspace)} does not exist (run `dvc repro` first)"
+    runs = store.find_runs(config.tracking, workspace)
     parents = {r.run_id: r.name for r in runs if r.tags.get(RUN_KIND_TAG) == "sweep"}
     shown = sort_runs(training_runs(runs), metric, ascending)[:limit]
     if not shown:
         return f"no runs yet in experiment {config.tracking.experiment!r}"
-    champion = registry.champion_run(config.registry, config.tracking, root)
+    champion = registry.champion_run(config.registry, config.tracking, workspace)
     return format_table(shown, metric, parents, champion)
 
 

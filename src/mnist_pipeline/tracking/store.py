@@ -1,8 +1,8 @@
 """The pipeline's only door to MLflow: store location, experiment, run life and logging.
 
 One pipeline run is one MLflow run: the train stage opens it, the evaluate stage reopens it
-by id. The default store is embedded at the workspace root (`mlflow.db` + `mlartifacts/`),
-resolved to absolute paths so that every process (stage scripts, Hydra jobs, DVC queue
+by id. The default store is embedded at the workspace root (`mlflow.db` + `mlartifacts/`,
+named in plumbing/workspace.py), resolved to absolute paths so that every process (stage scripts, Hydra jobs, DVC queue
 copies) writes to the same place; MLFLOW_TRACKING_URI or `tracking.uri` switch to a server.
 
 Several processes may share one store: its creation is serialised by a lock file beside the
@@ -36,10 +36,9 @@ from mnist_pipeline.plumbing.errors import PipelineError, one_line
 from mnist_pipeline.plumbing.files import exclusive_lock
 from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
+from mnist_pipeline.plumbing.workspace import Workspace
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-STORE_FILE = "mlflow.db"
-ARTIFACT_DIR = "mlartifacts"
 MODEL_ARTIFACT = "model"
 # Makes `mlflow ui` open the experiment on its training-runs view rather than the GenAI one.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -53,9 +52,9 @@ LOCK_SUFFIX = ".lock"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def tracking_uri(config: TrackingConfig, root: Path) -> str:
-    """$MLFLOW_TRACKING_URI, else `tracking.uri`, else the embedded store at `root`."""
-    return os.environ.get(TRACKING_URI_ENV) or config.uri or f"sqlite:///{(root / STORE_FILE).resolve()}"
+def tracking_uri(config: TrackingConfig, workspace: Workspace) -> str:
+    """$MLFLOW_TRACKING_URI, else `tracking.uri`, else the workspace's embedded store."""
+    return os.environ.get(TRACKING_URI_ENV) or config.uri or f"sqlite:///{workspace.store_file}"
 
 
 def _store_call(func: F) -> F:
@@ -64,9 +63,9 @@ def _store_call(func: F) -> F:
 
 
 @_store_call
-def ensure_experiment(config: TrackingConfig, root: Path) -> str:
+def ensure_experiment(config: TrackingConfig, workspace: Workspace) -> str:
     """Create the store and experiment if needed (once, before any run) and return its id."""
-    uri = tracking_uri(config, root)
+    uri = tracking_uri(config, workspace)
     _bound_http_retries()
     _use_uri(uri)
     try:
@@ -75,7 +74,7 @@ def ensure_experiment(config: TrackingConfig, root: Path) -> str:
             existing = client.get_experiment_by_name(config.experiment)
             if existing is not None:
                 return existing.experiment_id
-            location = (root / ARTIFACT_DIR).resolve().as_uri() if uri.startswith("sqlite:") else None
+            location = workspace.artifact_dir.as_uri() if uri.startswith("sqlite:") else None
             try:
                 return client.create_experiment(config.experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
             except MlflowException:  # created meanwhile by a process on another machine
@@ -203,16 +202,16 @@ class TrackedRun:
 @contextmanager
 def pipeline_run(
     config: TrackingConfig,
-    root: Path,
+    workspace: Workspace,
     *,
     run_id: str | None = None,
     run_name: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> Iterator[TrackedRun]:
     """Start (or, with `run_id`, reopen) a run; it ends FINISHED, FAILED on error, KILLED on Ctrl-C/SIGTERM."""
-    experiment_id = ensure_experiment(config, root)
-    close_stale_runs(MlflowClient(tracking_uri(config, root)), experiment_id)
-    run_tags = {**(git_tags(root) if run_id is None else {}), **(tags or {}), OWNER_TAG: _owner()}
+    experiment_id = ensure_experiment(config, workspace)
+    close_stale_runs(MlflowClient(tracking_uri(config, workspace)), experiment_id)
+    run_tags = {**(git_tags(workspace) if run_id is None else {}), **(tags or {}), OWNER_TAG: _owner()}
     try:
         with phase("mlflow"), uninterrupted():
             active = mlflow.start_run(
@@ -252,15 +251,16 @@ def load_keras_model(model_uri: str, store_uri: str) -> Any:
         ) from None
 
 
-def run_status(config: TrackingConfig, root: Path, run_id: str) -> str:
-    return MlflowClient(tracking_uri(config, root)).get_run(run_id).info.status
+def run_status(config: TrackingConfig, workspace: Workspace, run_id: str) -> str:
+    return MlflowClient(tracking_uri(config, workspace)).get_run(run_id).info.status
 
 
-def git_tags(root: Path) -> dict[str, str]:
-    """The commit the run's code came from, and whether the work tree had changes."""
+def git_tags(workspace: Workspace) -> dict[str, str]:
+    """The commit the run's code came from, and whether the work tree had changes (of the
+    workspace that holds the store)."""
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        done = subprocess.run(["git", *args], cwd=workspace.store_root, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
@@ -294,9 +294,9 @@ HTTP_LIMITS = {
 }
 
 
-def store_exists(config: TrackingConfig, root: Path) -> bool:
+def store_exists(config: TrackingConfig, workspace: Workspace) -> bool:
     """False only for a local SQLite store whose file is not there yet (a server always counts)."""
-    uri = tracking_uri(config, root)
+    uri = tracking_uri(config, workspace)
     return not uri.startswith(SQLITE_PREFIX) or Path(uri.removeprefix(SQLITE_PREFIX)).is_file()
 
 
@@ -336,20 +336,20 @@ class RunRecord:
 
 
 @contextmanager
-def _store(config: TrackingConfig, root: Path, doing: str) -> Iterator[tuple[MlflowClient, str]]:
+def _store(config: TrackingConfig, workspace: Workspace, doing: str) -> Iterator[tuple[MlflowClient, str]]:
     """A client and the experiment id; MLflow errors become one-line `PipelineError`s, and
     Ctrl-C or SIGTERM wait until the block is done (interrupts.py)."""
-    experiment_id = ensure_experiment(config, root)
+    experiment_id = ensure_experiment(config, workspace)
     try:
         with uninterrupted():
-            yield MlflowClient(tracking_uri(config, root)), experiment_id
+            yield MlflowClient(tracking_uri(config, workspace)), experiment_id
     except MlflowException as exc:
         raise PipelineError(f"MLflow could not {doing}: {one_line(exc, 300)}") from None
 
 
 def create_run(
     config: TrackingConfig,
-    root: Path,
+    workspace: Workspace,
     name: str,
     tags: dict[str, str],
     *,
@@ -357,24 +357,24 @@ def create_run(
     params: dict[str, Any] | None = None,
 ) -> str:
     """Create a RUNNING run (a child of `parent_id` if given) without making it active here."""
-    with _store(config, root, f"create run {name}") as (client, experiment_id):
+    with _store(config, workspace, f"create run {name}") as (client, experiment_id):
         source = {"mlflow.source.name": sys.argv[0], "mlflow.source.type": "LOCAL", "mlflow.user": getpass.getuser()}
         all_tags = {
             **source,
-            **git_tags(root),
+            **git_tags(workspace),
             **tags,
             **({PARENT_TAG: parent_id} if parent_id else {}),
             OWNER_TAG: _owner(),
         }
         run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
     if params:
-        update_run(config, root, run_id, params=params)
+        update_run(config, workspace, run_id, params=params)
     return run_id
 
 
 def update_run(
     config: TrackingConfig,
-    root: Path,
+    workspace: Workspace,
     run_id: str,
     *,
     params: dict[str, Any] | None = None,
@@ -383,7 +383,7 @@ def update_run(
     artifacts: dict[str, Path] | None = None,
 ) -> None:
     """Log params, metrics, tags and artifacts (`{artifact folder ("": top): file or folder}`) to a run by id."""
-    with _store(config, root, f"update run {run_id}") as (client, _):
+    with _store(config, workspace, f"update run {run_id}") as (client, _):
         client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in (metrics or {}).items()],
@@ -397,25 +397,25 @@ def update_run(
                 client.log_artifact(run_id, str(path), folder or None)
 
 
-def end_run(config: TrackingConfig, root: Path, run_id: str, status: str) -> None:
+def end_run(config: TrackingConfig, workspace: Workspace, run_id: str, status: str) -> None:
     """Set a run's final status (FINISHED, FAILED or KILLED)."""
-    with _store(config, root, f"end run {run_id}") as (client, _):
+    with _store(config, workspace, f"end run {run_id}") as (client, _):
         client.set_terminated(run_id, status)
 
 
-def find_runs(config: TrackingConfig, root: Path, *, parent_id: str | None = None) -> list[RunRecord]:
+def find_runs(config: TrackingConfig, workspace: Workspace, *, parent_id: str | None = None) -> list[RunRecord]:
     """The experiment's runs (or the children of `parent_id`), newest first."""
     query = f"tags.`{PARENT_TAG}` = '{parent_id}'" if parent_id else ""
-    with _store(config, root, "search runs") as (client, experiment_id):
+    with _store(config, workspace, "search runs") as (client, experiment_id):
         found = client.search_runs(
             [experiment_id], filter_string=query, max_results=5000, order_by=["attributes.start_time DESC"]
         )
         return [_record(run) for run in found]
 
 
-def get_run(config: TrackingConfig, root: Path, run_id: str) -> RunRecord:
+def get_run(config: TrackingConfig, workspace: Workspace, run_id: str) -> RunRecord:
     """One run; its metrics are each metric's last value (for per-epoch metrics: the last epoch's)."""
-    with _store(config, root, f"read run {run_id}") as (client, _):
+    with _store(config, workspace, f"read run {run_id}") as (client, _):
         return _record(client.get_run(run_id))
 
 
@@ -433,10 +433,10 @@ def _record(run: Any) -> RunRecord:
 
 
 def register_model_version(
-    config: TrackingConfig, root: Path, run_id: str, model_name: str, tags: dict[str, str]
+    config: TrackingConfig, workspace: Workspace, run_id: str, model_name: str, tags: dict[str, str]
 ) -> str:
     """Register the model that run `run_id` logged as a new version of `model_name`."""
-    with _store(config, root, f"register {model_name}") as (client, experiment_id):
+    with _store(config, workspace, f"register {model_name}") as (client, experiment_id):
         models = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
         if not models:
             raise PipelineError(f"run {run_id} logged no model to register: run the train stage first")
@@ -444,9 +444,9 @@ def register_model_version(
         return str(version.version)
 
 
-def alias_run(config: TrackingConfig, root: Path, model_name: str, alias: str) -> tuple[str, str] | None:
+def alias_run(config: TrackingConfig, workspace: Workspace, model_name: str, alias: str) -> tuple[str, str] | None:
     """(version, run id) that `model_name@alias` points to, or None if the alias is unset."""
-    with _store(config, root, f"read {model_name}@{alias}") as (client, _):
+    with _store(config, workspace, f"read {model_name}@{alias}") as (client, _):
         try:
             version = client.get_model_version_by_alias(model_name, alias)
         except MlflowException:
@@ -454,6 +454,6 @@ def alias_run(config: TrackingConfig, root: Path, model_name: str, alias: str) -
         return str(version.version), str(version.run_id)
 
 
-def set_alias(config: TrackingConfig, root: Path, model_name: str, alias: str, version: str) -> None:
-    with _store(config, root, f"set {model_name}@{alias}") as (client, _):
+def set_alias(config: TrackingConfig, workspace: Workspace, model_name: str, alias: str, version: str) -> None:
+    with _store(config, workspace, f"set {model_name}@{alias}") as (client, _):
         client.set_registered_model_alias(model_name, alias, version)

@@ -48,8 +48,8 @@ def test_only_training_imports_tensorflow(mnist_mirror: Path, tmp_path: Path) ->
     code = (
         "import sys; from mnist_pipeline.data.download import Transfer, download_mnist; "
         f"download_mnist(__import__('pathlib').Path({str(tmp_path)!r}), [{str(mnist_mirror)!r}], Transfer(10, 0, 0)); "
-        "from mnist_pipeline.learn import evaluation; from mnist_pipeline.stages import pipeline; "
-        "from mnist_pipeline.data import preprocess; from mnist_pipeline.tracking import store; "
+        "from mnist_pipeline.learn import evaluation; from mnist_pipeline.stages import evaluate, preprocess; "
+        "from mnist_pipeline.tracking import store; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import pipeline_env, run, set_conf, small_repo, stage_command
 from mnist_pipeline.config import TrackingConfig
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import store
 
 pytestmark = pytest.mark.slow
@@ -31,13 +32,13 @@ TRAIN, EVALUATE = stage_command("train"), stage_command("evaluate")
 STOPPED = "nothing half-written was kept, run the command again"
 
 
-class Workspace:
+class RepoCopy:
     """A repository copy whose training runs long (1,000 epochs on 800 images) unless told
     otherwise, with its MLflow store created up front so the test can watch it."""
 
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.path, self.env = path, env
-        self.experiment_id = store.ensure_experiment(TrackingConfig(uri=None, experiment="mnist"), path)
+        self.experiment_id = store.ensure_experiment(TrackingConfig(uri=None, experiment="mnist"), Workspace(path))
         self.client = MlflowClient(f"sqlite:///{path / 'mlflow.db'}")
 
     def runs(self, status: str | None = None) -> list[Run]:
@@ -81,15 +82,15 @@ def wait_for_first_epoch(
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Workspace:
+def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> RepoCopy:
     path, env = small_repo(tmp_path_factory.mktemp("repo"), mnist_mirror, subset=1000, epochs=1000)
     run(["git", "commit", "-qam", "long training on a subset"], path, env)
     run(["dvc", "repro", "preprocess"], path, env)
-    return Workspace(path, env)
+    return RepoCopy(path, env)
 
 
 @pytest.fixture(autouse=True)
-def clean(workspace: Workspace):
+def clean(workspace: RepoCopy):
     """Each test starts from the committed conf/ and params.yaml, with no model."""
     yield
     run(["git", "checkout", "-q", "--", "conf", "params.yaml"], workspace.path, workspace.env)
@@ -111,7 +112,7 @@ def finish(process: subprocess.Popen[bytes], logs: Path) -> tuple[int, list[str]
     return code, (logs / "stderr").read_text().strip().splitlines()
 
 
-def test_sigterm_mid_training_marks_the_run_killed_and_leaves_no_model(workspace: Workspace, tmp_path: Path) -> None:
+def test_sigterm_mid_training_marks_the_run_killed_and_leaves_no_model(workspace: RepoCopy, tmp_path: Path) -> None:
     process = workspace.start(TRAIN, tmp_path)
     started = workspace.wait_for_training(process, pid=process.pid)
     process.send_signal(signal.SIGTERM)
@@ -124,7 +125,7 @@ def test_sigterm_mid_training_marks_the_run_killed_and_leaves_no_model(workspace
     assert workspace.leftovers() == []
 
 
-def test_ctrl_c_during_dvc_repro_then_the_next_repro_recovers(workspace: Workspace, tmp_path: Path) -> None:
+def test_ctrl_c_during_dvc_repro_then_the_next_repro_recovers(workspace: RepoCopy, tmp_path: Path) -> None:
     train_lock = workspace.locked("train")
     process = workspace.start(["dvc", "repro"], tmp_path)
     started = workspace.wait_for_training(process)
@@ -146,7 +147,7 @@ def test_ctrl_c_during_dvc_repro_then_the_next_repro_recovers(workspace: Workspa
     assert workspace.client.get_run(started.info.run_id).info.status == "KILLED"
 
 
-def test_hard_killed_run_is_marked_killed_by_the_next_run(workspace: Workspace, tmp_path: Path) -> None:
+def test_hard_killed_run_is_marked_killed_by_the_next_run(workspace: RepoCopy, tmp_path: Path) -> None:
     process = workspace.start(TRAIN, tmp_path)
     started = workspace.wait_for_training(process, pid=process.pid)
     process.kill()
@@ -169,7 +170,7 @@ def test_hard_killed_run_is_marked_killed_by_the_next_run(workspace: Workspace, 
     assert new.info.run_id != started.info.run_id and new.info.status == "FINISHED"
 
 
-def test_sigterm_stops_a_sweep_in_its_first_job(workspace: Workspace, tmp_path: Path) -> None:
+def test_sigterm_stops_a_sweep_in_its_first_job(workspace: RepoCopy, tmp_path: Path) -> None:
     before = {r.info.run_id for r in workspace.runs()}
     process = workspace.start([sys.executable, "pipelines/sweep.py", "-m", "train.seed=1,2"], tmp_path)
     started = workspace.wait_for_training(process, pid=process.pid)
@@ -183,7 +184,7 @@ def test_sigterm_stops_a_sweep_in_its_first_job(workspace: Workspace, tmp_path: 
     assert [r.info.status for r in new if r not in children] == ["KILLED"]  # the sweep's parent run
 
 
-def test_diverging_training_fails_its_run_with_the_fix(workspace: Workspace) -> None:
+def test_diverging_training_fails_its_run_with_the_fix(workspace: RepoCopy) -> None:
     overrides = ["train.optimizer=sgd", "train.learning_rate=1e30"]
     run(["mnist-pipeline", "params", *overrides], workspace.path, workspace.env)
     done = run(TRAIN, workspace.path, workspace.env, check=False)
@@ -204,10 +205,10 @@ def test_diverging_training_fails_its_run_with_the_fix(workspace: Workspace) -> 
     ids=["unreadable", "wrong shape"],
 )
 def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
-    workspace: Workspace, probabilities: object, message: str
+    workspace: RepoCopy, probabilities: object, message: str
 ) -> None:
     """Checked before the run is reopened: the finished training run is left as it was."""
-    with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), workspace.path) as trained:
+    with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), Workspace(workspace.path)) as trained:
         trained.log_metrics({"val_accuracy": 0.9})
     models = workspace.path / "models"
     models.mkdir()
@@ -227,8 +228,8 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
     assert not (workspace.path / "reports/predictions.csv").exists()
 
 
-def run_id_of(workspace: Workspace) -> str:
-    from mnist_pipeline.stages.pipeline import read_run_id
+def run_id_of(workspace: RepoCopy) -> str:
+    from mnist_pipeline.stages.evaluate import read_run_id
 
     return read_run_id(workspace.path / "models")
 
@@ -240,9 +241,10 @@ import pathlib, sys
 from mnist_pipeline.tracking import store
 from mnist_pipeline.config import TrackingConfig
 from mnist_pipeline.plumbing.entry import run_or_exit
+from mnist_pipeline.plumbing.workspace import Workspace
 
 def log_forever():
-    with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), pathlib.Path(sys.argv[1])) as run:
+    with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), Workspace(pathlib.Path(sys.argv[1]))) as run:
         step = 0
         while True:
             run.log_metrics({"loss": 1.0, **{f"m{i}": 0.5 for i in range(500)}}, step=step)
@@ -254,8 +256,8 @@ run_or_exit(log_forever)
 
 def test_sigterm_during_a_store_write_still_closes_the_run(tmp_path: Path, mnist_mirror: Path) -> None:
     config = TrackingConfig(uri=None, experiment="mnist")
-    experiment_id = store.ensure_experiment(config, tmp_path)
-    client = MlflowClient(store.tracking_uri(config, tmp_path))
+    experiment_id = store.ensure_experiment(config, Workspace(tmp_path))
+    client = MlflowClient(store.tracking_uri(config, Workspace(tmp_path)))
     process = subprocess.Popen(
         [sys.executable, "-c", BUSY_WRITER, str(tmp_path)], env=pipeline_env(mnist_mirror), stderr=subprocess.PIPE
     )

@@ -16,6 +16,7 @@ from conftest import REPO, data_config
 from mnist_pipeline.config import validate
 from mnist_pipeline.data.preprocess import load_split, preprocess
 from mnist_pipeline.learn.training import fit, predict
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages import params
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def processed(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[keras.Model, dict[str, list[float]]]:
-    config = validate(params.compose(REPO, ["data.subset=1500", f"train.loop={loop}", *overrides]))
+    config = validate(params.compose(Workspace(REPO), ["data.subset=1500", f"train.loop={loop}", *overrides]))
     train, val = load_split(processed, "train"), load_split(processed, "val")
     return fit(config.model, config.train, train, val, verbose=0)
 

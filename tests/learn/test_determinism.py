@@ -15,8 +15,9 @@ from mlflow.tracking import MlflowClient
 from conftest import REPO, data_config
 from mnist_pipeline.config import validate
 from mnist_pipeline.data.preprocess import preprocess
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, Workspace
 from mnist_pipeline.stages import params
-from mnist_pipeline.stages.pipeline import MODEL_FILE, train_and_evaluate
+from mnist_pipeline.stages.sweep_job import train_and_evaluate
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +40,8 @@ def runs(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         found = {}
         for name, seed in (("a", 1), ("b", 1), ("c", 2)):
             overrides = ["data.subset=2000", "train.epochs=2", f"train.seed={seed}"]
-            config = validate(params.compose(REPO, overrides))
-            run_id, metrics = train_and_evaluate(config, processed, root / name, root)
+            config = validate(params.compose(Workspace(REPO), overrides))
+            run_id, metrics = train_and_evaluate(config, processed, root / name, Workspace(root))
             run = client.get_run(run_id)
             found[name] = {
                 "metrics": metrics,

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import copy_repo, pipeline_env, run, set_conf
 from mnist_pipeline.config import TrackingConfig, load_params
+from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import store
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,9 @@ def test_queued_grid_logs_into_the_workspace_store(tmp_path: Path, mnist_mirror:
     # The store exists before the queue starts, as after any earlier run: two brand-new
     # experiments must not both create it.
     experiment = load_params(repo / "params.yaml").tracking.experiment
-    store.ensure_experiment(TrackingConfig(uri=f"sqlite:///{repo / 'mlflow.db'}", experiment=experiment), repo)
+    store.ensure_experiment(
+        TrackingConfig(uri=f"sqlite:///{repo / 'mlflow.db'}", experiment=experiment), Workspace(repo)
+    )
 
     run(["dvc", "exp", "run", "--queue", "-S", "model.units=16,32", "-S", "train.epochs=1"], repo, env)
     try:

@@ -23,11 +23,12 @@ WRITER = """
 import sys, time, pathlib
 from mnist_pipeline.tracking import store
 from mnist_pipeline.config import TrackingConfig
+from mnist_pipeline.plumbing.workspace import Workspace
 root, name, steps = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 (root / f"ready-{name}").touch()
 while not (root / "go").exists():
     time.sleep(0.005)
-with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), root, run_name=name) as run:
+with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), Workspace(root), run_name=name) as run:
     run.log_params({"writer": name})
     for step in range(steps):
         run.log_metrics({"loss": 1.0 / (step + 1)}, step=step)

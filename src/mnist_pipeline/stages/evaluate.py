@@ -1,0 +1,124 @@
+"""The evaluate stage: test-set metrics from the probabilities the train stage saved, logged
+into the run that trained the model, which is then registered.
+
+Imports neither TensorFlow nor (until the metrics are computed) MLflow: the metrics are
+NumPy's, and the pictures are drawn in a side process while MLflow loads.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_pipeline.config import PipelineConfig
+from mnist_pipeline.data.preprocess import NUM_CLASSES, load_split
+from mnist_pipeline.learn.evaluation import evaluate
+from mnist_pipeline.plumbing.errors import DataError
+from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.profiling import phase
+from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE, RUN_FILE, Workspace
+from mnist_pipeline.stages import artifacts
+
+
+def evaluate_stage(
+    config: PipelineConfig,
+    data_dir: Path,
+    model_dir: Path,
+    metrics_file: Path,
+    predictions_file: Path,
+    workspace: Workspace,
+    *,
+    figures_dir: Path | None = None,
+    per_class_file: Path | None = None,
+) -> dict[str, Any]:
+    """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model.
+
+    Bad inputs fail before the run is reopened (it stays as training left it, without test
+    metrics). The pictures are drawn in a child process while MLflow starts (plumbing/side_process.py). Like
+    training, the metrics and predictions files come last: a failure leaves none behind.
+    """
+    run_id = read_run_id(model_dir)
+    test = load_split(data_dir, "test")
+    probabilities = load_probabilities(model_dir)
+    try:
+        result = evaluate(probabilities, test.y)
+    except ValueError as exc:
+        raise DataError(
+            f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
+        ) from None
+    from mnist_pipeline.learn import plots
+    from mnist_pipeline.plumbing.side_process import SideProcess
+
+    with SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing:
+        if figures_dir is not None:
+            drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, figures_dir)
+        with phase("import_mlflow"):
+            from mnist_pipeline.tracking import store
+        from mnist_pipeline.learn.evaluation import per_class_report
+        from mnist_pipeline.tracking import registry
+
+        with store.pipeline_run(config.tracking, workspace, run_id=run_id) as run:
+            metrics = result.metrics()
+            run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
+            run.log_metrics({f"test_accuracy_digit_{d}": acc for d, acc in result.per_class_accuracy.items()})
+            run.log_dict(metrics, f"{artifacts.REPORTS}/{metrics_file.name}")
+            run.log_dict(
+                {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
+                f"{artifacts.REPORTS}/confusion_matrix.json",
+            )
+            report = per_class_report(result.confusion_matrix())
+            run.log_metrics({"test_macro_f1": sum(row["f1"] for row in report) / len(report)})
+            if per_class_file is not None:
+                write_rows(report, per_class_file)
+                run.log_artifact(per_class_file, artifacts.REPORTS)
+            with phase("registry"):
+                registered = registry.register(config.registry, config.tracking, workspace, run.run_id)
+            if registered is not None:
+                run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
+            drawing.wait()
+            if figures_dir is not None:
+                run.log_artifacts(figures_dir, artifacts.FIGURES)
+            write_predictions(result.actual, result.predicted, predictions_file)
+            write_json(metrics, metrics_file)
+            return metrics
+
+
+def load_probabilities(model_dir: Path) -> np.ndarray:
+    try:
+        return np.load(model_dir / PROBABILITIES_FILE)
+    except (OSError, ValueError):
+        raise DataError(f"{model_dir / PROBABILITIES_FILE} is missing or unreadable: rerun `dvc repro train`") from None
+
+
+def read_run_id(model_dir: Path) -> str:
+    try:
+        return str(json.loads((model_dir / RUN_FILE).read_text())["run_id"])
+    except (OSError, ValueError, KeyError):
+        raise DataError(
+            f"{model_dir / RUN_FILE} is missing or unreadable: run the train stage first (`dvc repro train`)"
+        ) from None
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_predictions(actual: Any, predicted: Any, path: Path) -> None:
+    """One row per test image, the input of DVC's `confusion` plot template."""
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows(zip(actual.tolist(), predicted.tolist(), strict=True))
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """A table as CSV, one dict per row (floats to 4 decimals)."""
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows)

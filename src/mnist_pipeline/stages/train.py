@@ -1,0 +1,133 @@
+"""The train stage: fit the configured model, score the test set, and log it all to MLflow.
+
+Only this stage imports TensorFlow (when called), and MLflow loads on a thread beside the
+fit (tracking/background.py), so that neither import waits for the other.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+from mnist_pipeline.config import PipelineConfig, flatten, to_container
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split
+from mnist_pipeline.plumbing.errors import PipelineError
+from mnist_pipeline.plumbing.files import atomic_dir, atomic_file
+from mnist_pipeline.plumbing.profiling import phase
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, RUN_FILE, Workspace
+from mnist_pipeline.stages import artifacts
+
+if TYPE_CHECKING:
+    from mnist_pipeline.learn.listener import EpochListener
+    from mnist_pipeline.tracking.store import TrackedRun
+
+
+def train_stage(
+    config: PipelineConfig,
+    data_dir: Path,
+    model_dir: Path,
+    history_file: Path,
+    workspace: Workspace,
+    tags: dict[str, str] | None = None,
+    *,
+    run_id: str | None = None,
+    figures_dir: Path | None = None,
+    params_file: Path | None = None,
+) -> str:
+    """Fit the configured model, log it to a new MLflow run (or to `run_id`), and return the run's id.
+
+    While the model is in memory it also scores the test set, so the evaluate stage needs
+    neither TensorFlow nor a model reload; nothing from the test set feeds back into training.
+    The model folder (what DVC and the evaluate stage look for) is written last, so a failure
+    or an interruption anywhere before leaves no model that looks valid.
+    """
+    from mnist_pipeline.learn import plots
+    from mnist_pipeline.plumbing.side_process import SideProcess
+    from mnist_pipeline.tracking.background import BackgroundRun
+
+    # Bad data fails here, before the slow imports.
+    train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+
+    def open_run() -> AbstractContextManager[TrackedRun]:
+        """Runs on the MLflow thread, beside training (tracking/background.py)."""
+        with phase("import_mlflow"):
+            from mnist_pipeline.tracking import store
+        from mnist_pipeline.stages import params
+        from mnist_pipeline.tracking import identity, naming
+
+        reference = params.reference(workspace, config.model.name)
+        name = None if run_id else naming.run_name(to_container(config), reference)
+        run_tags = identity.run_tags(workspace, data_dir, tags)
+        return store.pipeline_run(config.tracking, workspace, run_id=run_id, run_name=name, tags=run_tags)
+
+    # The drawing process starts first: it can be forked while no thread runs yet.
+    with (
+        SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing,
+        BackgroundRun(open_run) as background,
+    ):
+        with phase("import_tensorflow"):
+            from mnist_pipeline.learn.training import fit, predict
+        run = cast("TrackedRun", background)
+        run.log_params(flatten(to_container(config)))
+        run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
+        log_config(run, config, params_file)
+        started = time.perf_counter()
+        with phase("fit"):
+            model, history = fit(
+                config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch, background.poll)
+            )
+        run.log_metrics({"train_seconds": time.perf_counter() - started})
+        if figures_dir is not None:
+            drawing.start("drawing the training curves", plots.write_training_figures, history, figures_dir)
+        with atomic_dir(model_dir) as tmp:
+            probabilities = predict(model, test.x)
+            model.save(tmp / MODEL_FILE)
+            np.save(tmp / PROBABILITIES_FILE, probabilities)
+            run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
+            write_history(history, history_file)
+            run.log_artifact(history_file, artifacts.REPORTS)
+            drawing.wait()
+            if figures_dir is not None:
+                run.log_artifacts(figures_dir, artifacts.FIGURES)
+            background.wait()
+            (tmp / RUN_FILE).write_text(json.dumps({"run_id": background.run_id}) + "\n")
+        return background.run_id
+
+
+def finite_loss(log_epoch: EpochListener, check_tracking: Callable[[], None]) -> EpochListener:
+    """`log_epoch`, then stop training with an error once the loss is no longer a number, or
+    once MLflow failed (`check_tracking` raises): no use training a model that cannot be logged."""
+
+    def listener(epoch: int, logs: dict[str, float]) -> None:
+        log_epoch(epoch, logs)
+        check_tracking()
+        loss = logs.get("loss", 0.0)
+        if not math.isfinite(loss):
+            raise PipelineError(f"training diverged: loss is {loss} after epoch {epoch + 1}; lower train.learning_rate")
+
+    return listener
+
+
+def log_config(run: TrackedRun, config: PipelineConfig, params_file: Path | None) -> None:
+    """The resolved config, and the params.yaml it came from (DVC stages), as run artifacts."""
+    run.log_dict(to_container(config), f"{artifacts.CONFIG}/resolved.yaml")
+    if params_file is not None:
+        run.log_artifact(params_file, artifacts.CONFIG)
+
+
+def write_history(history: dict[str, list[float]], path: Path) -> None:
+    """Per-epoch metrics, one row per epoch (epochs counted from 1), for `dvc plots`."""
+    keys = sorted(history)
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", *keys])
+        for epoch, values in enumerate(zip(*(history[k] for k in keys), strict=True), start=1):
+            writer.writerow([epoch, *(f"{v:.6g}" for v in values)])

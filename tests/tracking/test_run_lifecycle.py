@@ -1,0 +1,49 @@
+"""The MLflow run's life (FINISHED, FAILED, KILLED, reopened) and the store's URI, on a real
+temporary SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mnist_pipeline.config import TrackingConfig
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking import store
+
+
+@pytest.fixture
+def tracking_config(tracking_store: str, monkeypatch: pytest.MonkeyPatch) -> TrackingConfig:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return TrackingConfig(uri=tracking_store, experiment="test")
+
+
+def test_run_that_raises_is_marked_failed(tracking_config: TrackingConfig, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), store.pipeline_run(tracking_config, Workspace(tmp_path)) as run:
+        run.log_metrics({"loss": 1.0})
+        raise RuntimeError("boom")
+    assert store.run_status(tracking_config, Workspace(tmp_path), run.run_id) == "FAILED"
+
+
+def test_interrupted_run_is_marked_killed(tracking_config: TrackingConfig, tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), store.pipeline_run(tracking_config, Workspace(tmp_path)) as run:
+        raise KeyboardInterrupt
+    assert store.run_status(tracking_config, Workspace(tmp_path), run.run_id) == "KILLED"
+
+
+def test_reopened_run_keeps_earlier_metrics(tracking_config: TrackingConfig, tmp_path: Path) -> None:
+    with store.pipeline_run(tracking_config, Workspace(tmp_path), run_name="first") as run:
+        run.log_epoch(0, {"val_accuracy": 0.5})
+    with store.pipeline_run(tracking_config, Workspace(tmp_path), run_id=run.run_id) as again:
+        again.log_metrics({"test_accuracy": 0.9})
+    stored = MlflowClient(tracking_config.uri).get_run(run.run_id)
+    assert stored.info.status == "FINISHED" and stored.info.run_name == "first"
+    assert stored.data.metrics == {"val_accuracy": 0.5, "test_accuracy": 0.9}
+
+
+def test_environment_uri_wins_over_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = TrackingConfig(uri=None, experiment="x")
+    assert store.tracking_uri(config, Workspace(tmp_path)) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert store.tracking_uri(config, Workspace(tmp_path)) == "http://127.0.0.1:5999"
