@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline params test lint ui bench lock clean
+.PHONY: help install pipeline params test lint ui bench lock clean stack-up stack-down
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,10 +17,10 @@ help: ## Show this help
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,optuna]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,optuna,team]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with its dev tools and the Optuna sweeper
+install: $(STAMP) ## Create .venv and install the project with its dev tools, the Optuna sweeper and the team stack's clients
 
 pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)
 	$(BIN)/dvc repro
@@ -36,6 +36,14 @@ lint: install ## Lint, format-check (ruff) and check the package's layering (imp
 
 ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts
+
+STACK_DIR ?= .team-stack
+
+stack-up: install ## Start PostgreSQL, an S3 store and mlflow server on 127.0.0.1 (data in $(STACK_DIR)); prints what to paste
+	$(BIN)/python scripts/team_stack.py up --dir $(STACK_DIR)
+
+stack-down: ## Stop the team stack by PID (its data stays in $(STACK_DIR))
+	$(BIN)/python scripts/team_stack.py down --dir $(STACK_DIR)
 
 bench: install ## Benchmark the pipeline against the reference script (needs MNIST_MIRROR); writes docs/benchmarks.md
 	$(BIN)/python benchmarks/bench.py --scaling

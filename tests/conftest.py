@@ -17,6 +17,8 @@ import pytest
 from mnist_pipeline.config import DataConfig
 from mnist_pipeline.data.download import Transfer, download_mnist
 
+# The team stack's fixture (PostgreSQL, S3, mlflow server), for tests/team/.
+pytest_plugins = ["teamstack"]
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # Downloads from a local folder: no retries to wait for.
