@@ -17,7 +17,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,optuna,team]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,optuna,team,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools, the Optuna sweeper and the team stack's clients
