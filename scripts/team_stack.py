@@ -196,6 +196,9 @@ def _start_postgres(stack: Stack, root: Path) -> None:
     if first_time:
         data.mkdir(exist_ok=True)
         _chown_postgres(data)
+    if as_pg and subprocess.run([*as_pg, "test", "-w", str(data)], check=False).returncode != 0:
+        raise StackError(f"the postgres user cannot reach {data}: chmod o+x its parent folders, or pick another --dir")
+    if first_time:
         password_file = run_dir / "pw"
         password_file.write_text(stack.db_password)
         _chown_postgres(password_file)
