@@ -3,10 +3,12 @@ repo, and an environment in which `dvc`, `python` and `mnist-pipeline` are this 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,17 @@ def run(
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
+
+
+def rest(url: str, endpoint: str, body: dict | None = None) -> dict:
+    """One call to a tracking server's REST API, as any MLflow client in any language makes it."""
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{endpoint}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())
 
 
 def stage_command(stage: str) -> list[str]:

@@ -3,14 +3,16 @@ and stopped by PID at the end: PostgreSQL, `rclone serve s3` and `mlflow server`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,20 +21,33 @@ from conftest import REPO
 SCRIPT = REPO / "scripts" / "team_stack.py"
 
 
+def _load_script():
+    """scripts/team_stack.py as a module: its `Stack` is the one place ports and URLs are derived."""
+    spec = importlib.util.spec_from_file_location("team_stack_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 @dataclass(frozen=True)
 class RunningStack:
-    """What the tests need of a running stack: its recorded state and the lines it printed."""
+    """What the tests need of a running stack: what `up` recorded and the lines it printed."""
 
-    state: dict
+    stack: Any  # scripts/team_stack.py's Stack
     printed: list[str]
 
     @property
+    def state(self) -> dict:
+        return asdict(self.stack)
+
+    @property
     def tracking_uri(self) -> str:
-        return f"http://127.0.0.1:{self.state['mlflow_port']}"
+        return self.stack.tracking_uri
 
     @property
     def s3_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.state['s3_port']}"
+        return self.stack.s3_endpoint
 
     def bucket_keys(self, bucket: str) -> list[str]:
         """Every object in `bucket`, read with the S3 API as any S3 client would."""
@@ -41,8 +56,8 @@ class RunningStack:
         s3 = boto3.client(
             "s3",
             endpoint_url=self.s3_endpoint,
-            aws_access_key_id=self.state["s3_key"],
-            aws_secret_access_key=self.state["s3_secret"],
+            aws_access_key_id=self.stack.s3_key,
+            aws_secret_access_key=self.stack.s3_secret,
             region_name="us-east-1",
         )
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -80,8 +95,7 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
     started = stack_command("up", folder)
     try:
         assert started.returncode == 0, started.stderr[-3000:]
-        state = json.loads((folder / "stack.json").read_text())
-        yield RunningStack(state, started.stdout.splitlines())
+        yield RunningStack(_load_script().load(folder), started.stdout.splitlines())
     finally:
         pids = json.loads((folder / "stack.json").read_text())["pids"] if (folder / "stack.json").exists() else {}
         stopped = stack_command("down", folder)
