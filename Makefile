@@ -5,7 +5,7 @@
 # Empty: scripts/find-python picks. VENV: another environment beside .venv (CI tests each Python).
 PYTHON ?=
 VENV ?= .venv
-EXTRAS ?= dev,optuna
+EXTRAS ?= dev,optuna,team,cluster
 # `make test PYTEST_ARGS='-m "not slow"'`: the fast suite.
 PYTEST_ARGS ?=
 LOCK_ARGS ?=
@@ -17,7 +17,7 @@ export PYTHON VENV EXTRAS
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline params test lint ui bench lock clean
+.PHONY: help install pipeline params test lint ui bench lock clean stack-up stack-down
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-venv scripts/find-pyt
 	scripts/install-venv
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper
+install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper, team and cluster clients
 	@echo "make: $(VENV) runs Python $$($(BIN)/python -c 'import platform; print(platform.python_version())')"
 
 pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)
@@ -43,6 +43,14 @@ lint: install ## Lint, format-check (ruff) and check the package's layering (imp
 
 ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts
+
+STACK_DIR ?= .team-stack
+
+stack-up: install ## Start PostgreSQL, an S3 store and mlflow server on 127.0.0.1 (data in $(STACK_DIR)); prints what to paste
+	$(BIN)/python scripts/team_stack.py up --dir $(STACK_DIR)
+
+stack-down: ## Stop the team stack by PID (its data stays in $(STACK_DIR))
+	$(BIN)/python scripts/team_stack.py down --dir $(STACK_DIR)
 
 bench: install ## Benchmark the pipeline against the reference script (needs MNIST_MIRROR); writes docs/benchmarks.md
 	$(BIN)/python benchmarks/bench.py --scaling

@@ -3,10 +3,12 @@ repo, and an environment in which `dvc`, `python` and `mnist-pipeline` are this 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ import pytest
 from mnist_pipeline.config import DataConfig
 from mnist_pipeline.data.download import Transfer, download_mnist
 
+# The team stack's fixture (PostgreSQL, S3, mlflow server), for tests/team/.
+pytest_plugins = ["teamstack"]
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # Downloads from a local folder: no retries to wait for.
@@ -46,6 +50,17 @@ def run(
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
+
+
+def rest(url: str, endpoint: str, body: dict | None = None) -> dict:
+    """One call to a tracking server's REST API, as any MLflow client in any language makes it."""
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{endpoint}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())
 
 
 def stage_command(stage: str) -> list[str]:

@@ -3,6 +3,7 @@ a nested child run per job, parallel (joblib) jobs equal to sequential ones, fai
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -102,6 +103,34 @@ def test_sequential_sweep_matches_parallel_and_survives_failing_jobs(parallel, r
     for twin in (r for r in parallel_runs if PARENT in r.data.tags and combo(r) in finished):
         for key in ("val_accuracy", "test_accuracy", "test_loss"):
             assert finished[combo(twin)][key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
+
+
+def test_submitit_jobs_match_their_parallel_twins_and_fail_alone(parallel, repo, tmp_path: Path) -> None:
+    """`hydra/launcher=submitit_local`: each job in its own process started by submitit, as on
+    SLURM (`submitit_slurm`) but on this machine; the same callback, parent and children."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the [cluster] extra is not installed")
+    path, env = repo
+    uri = f"sqlite:///{tmp_path / 'submitit.db'}"
+    done = sweep(
+        path,
+        {**env, "MLFLOW_TRACKING_URI": uri},
+        "model.units=0,16",
+        "train.epochs=1",
+        "hydra/launcher=submitit_local",
+        check=False,
+    )
+    assert done.returncode != 0
+    _, runs = runs_of(uri)
+    parent = next(r for r in runs if PARENT not in r.data.tags)
+    assert parent.data.tags["sweep.launcher"] == "submitit_local" and parent.data.tags["sweep.failed_jobs"] == "1"
+    by_combo = {combo(r): r for r in runs if r is not parent}
+    assert by_combo[("0", "1")].info.status == "FAILED" and by_combo[("16", "1")].info.status == "FINISHED"
+    finished = by_combo[("16", "1")]
+    assert finished.data.tags["host"] == socket.gethostname()
+    _, parallel_runs = parallel
+    twin = next(r for r in parallel_runs if PARENT in r.data.tags and combo(r) == ("16", "1"))
+    for key in ("val_accuracy", "test_accuracy", "test_loss"):
+        assert finished.data.metrics[key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
 
 
 def test_optuna_trials_are_child_runs_and_the_parent_names_the_best(repo, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN, copy_repo, pipeline_env, run, set_conf
+from conftest import VENV_BIN, copy_repo, pipeline_env, rest, run, set_conf
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +57,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-
-
-def rest(url: str, endpoint: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{url}/api/2.0/mlflow/{endpoint}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def test_pipeline_logs_to_a_server_and_fails_fast_once_it_is_down(server, tmp_path: Path, mnist_mirror: Path) -> None:

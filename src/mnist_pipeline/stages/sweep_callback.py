@@ -249,7 +249,11 @@ def _job_number(config: DictConfig) -> str:
 
 
 def _plugin_name(config: DictConfig, group: str) -> str:
-    """`optuna` for hydra_plugins...OptunaSweeper, `basic` for BasicLauncher, ..."""
+    """The `hydra/<group>` choice (`joblib`, `submitit_local`, `optuna`), else from the class:
+    `optuna` for hydra_plugins...OptunaSweeper, `basic` for BasicLauncher, ..."""
+    choice = OmegaConf.select(config, "hydra.runtime.choices", default={}).get(f"hydra/{group}")
+    if choice:
+        return str(choice)
     target = str(OmegaConf.select(config, f"hydra.{group}._target_") or "")
     return target.rsplit(".", 1)[-1].removesuffix(group.capitalize()).lower() or "basic"
 

@@ -8,6 +8,7 @@ these two runs see the same data?"). The git commit and dirty state come from
 from __future__ import annotations
 
 import os
+import socket
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import yaml
 from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, DVC_ROOT_ENV, Workspace
 
 LAUNCHED_BY = "launched_by"
+# The machine that trained: a sweep's jobs spread over a cluster's nodes (Ray, SLURM, submitit).
+HOST = "host"
 
 
 def launched_by(workspace: Workspace) -> str:
@@ -71,6 +74,7 @@ def run_tags(workspace: Workspace, data_dir: Path, extra: dict[str, str] | None 
     """Every identity tag of a training run; `extra` (e.g. a sweep's) wins."""
     tags: dict[str, Any] = {
         LAUNCHED_BY: launched_by(workspace),
+        HOST: socket.gethostname(),
         **data_tags(workspace, data_dir),
         **framework_tags(),
     }
