@@ -2,6 +2,12 @@
 
 Importing the package is cheap: TensorFlow, Keras and MLflow load only in the modules
 that need them (training, evaluation, tracking), so that download and preprocess stay fast.
+It does quiet TensorFlow's native start-up logging first (plumbing/verbosity.py), since
+every process imports this module before TensorFlow.
 """
 
+from mnist_pipeline.plumbing.verbosity import quiet_native_logs
+
 __version__ = "0.1.0"
+
+quiet_native_logs()
