@@ -17,6 +17,8 @@ import pytest
 from mnist_pipeline.config import DataConfig
 from mnist_pipeline.data.download import Transfer, download_mnist
 
+pytest_plugins = ["process_leaks"]  # fails the suite if a test leaves a process behind
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # Downloads from a local folder: no retries to wait for.
