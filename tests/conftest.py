@@ -17,7 +17,7 @@ import pytest
 from mnist_pipeline.config import DataConfig
 from mnist_pipeline.data.download import Transfer, download_mnist
 
-pytest_plugins = ["process_leaks"]  # fails the suite if a test leaves a process behind
+pytest_plugins = ["process_leaks", "pytester"]  # process_leaks: the suite fails if a test leaves a process
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
