@@ -3,12 +3,15 @@ and an exclusive lock for work that only one process at a time may do."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from mnist_pipeline.plumbing.errors import DiskFullError
 
 
 @contextmanager
@@ -36,6 +39,18 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def reporting_disk_full(where: Path) -> Iterator[None]:
+    """A full disk while the block writes under `where` becomes one line naming the place
+    (the block's atomic writes have removed their partial files by then)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(f"{where}: no space left on device; free some space and run again") from None
 
 
 @contextmanager
