@@ -24,6 +24,7 @@ from mnist_pipeline.plumbing.files import atomic_dir, atomic_file
 from mnist_pipeline.plumbing.profiling import phase
 from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, RUN_FILE, Workspace
 from mnist_pipeline.stages import artifacts
+from mnist_pipeline.tracking import server
 
 if TYPE_CHECKING:
     from mnist_pipeline.learn.listener import EpochListener
@@ -53,8 +54,9 @@ def train_stage(
     from mnist_pipeline.plumbing.side_process import SideProcess
     from mnist_pipeline.tracking.background import BackgroundRun
 
-    # Bad data fails here, before the slow imports.
+    # Bad data and a tracking server that is down fail here, before the slow imports and any training.
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    server.check_reachable(server.tracking_uri(config.tracking, workspace))
 
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking/background.py)."""
