@@ -6,7 +6,6 @@ valid, and a workspace the next run recovers from."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -213,7 +212,6 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
         trained.log_metrics({"val_accuracy": 0.9})
     models = workspace.path / "models"
     models.mkdir()
-    (models / "mlflow_run.json").write_text(json.dumps({"run_id": trained.run_id}))
     if isinstance(probabilities, bytes):
         (models / "test_probabilities.npy").write_bytes(probabilities)
     else:
@@ -230,9 +228,12 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
 
 
 def run_id_of(workspace: RepoCopy) -> str:
-    from mnist_pipeline.stages.evaluate import read_run_id
+    """The run that trained the workspace's models/ folder."""
+    from mnist_pipeline.config import load_params
+    from mnist_pipeline.stages.evaluate import run_of_model
 
-    return read_run_id(workspace.path / "models")
+    ws = Workspace(workspace.path)
+    return run_of_model(load_params(ws.params_file), ws, workspace.path / "models")
 
 
 # Logs 501 metrics per call as fast as it can, so that a signal is likely to land inside a

@@ -7,7 +7,6 @@ fit (tracking/background.py), so that neither import waits for the other.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from collections.abc import Callable
@@ -20,9 +19,9 @@ import numpy as np
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split
 from mnist_pipeline.plumbing.errors import PipelineError
-from mnist_pipeline.plumbing.files import atomic_dir, atomic_file
+from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, RUN_FILE, Workspace
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
 from mnist_pipeline.tracking import server
 
@@ -76,7 +75,7 @@ def train_stage(
         BackgroundRun(open_run) as background,
     ):
         with phase("import_tensorflow"):
-            from mnist_pipeline.learn.training import fit, predict
+            from mnist_pipeline.learn.training import fit, predict, save
         run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
@@ -89,10 +88,11 @@ def train_stage(
         run.log_metrics({"train_seconds": time.perf_counter() - started})
         if figures_dir is not None:
             drawing.start("drawing the training curves", plots.write_training_figures, history, figures_dir)
-        with atomic_dir(model_dir) as tmp:
+        with atomic_dir(model_dir, workspace.scratch_dir) as tmp:
             probabilities = predict(model, test.x)
-            model.save(tmp / MODEL_FILE)
+            save(model, tmp / MODEL_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
+            run.set_tags({artifacts.MODEL_DIGEST_TAG: folder_digest(tmp)})
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_file)
             run.log_artifact(history_file, artifacts.REPORTS)
@@ -100,7 +100,6 @@ def train_stage(
             if figures_dir is not None:
                 run.log_artifacts(figures_dir, artifacts.FIGURES)
             background.wait()
-            (tmp / RUN_FILE).write_text(json.dumps({"run_id": background.run_id}) + "\n")
         return background.run_id
 
 

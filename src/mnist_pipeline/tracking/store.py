@@ -258,7 +258,10 @@ def git_tags(workspace: Workspace) -> dict[str, str]:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return {}
-    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(git("status", "--porcelain"))).lower()}
+    return {
+        "mlflow.source.git.commit": commit,
+        "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
+    }
 
 
 def _requirements() -> list[str]:
@@ -390,6 +393,18 @@ def find_runs(config: TrackingConfig, workspace: Workspace, *, parent_id: str | 
             [experiment_id], filter_string=query, max_results=5000, order_by=["attributes.start_time DESC"]
         )
         return [_record(run) for run in found]
+
+
+def latest_finished_run(config: TrackingConfig, workspace: Workspace, tag: str, value: str) -> str | None:
+    """The id of the newest FINISHED run of the experiment tagged `tag` = `value`, if any."""
+    with _store(config, workspace, "search the runs") as (client, experiment_id):
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    return found[0].info.run_id if found else None
 
 
 def get_run(config: TrackingConfig, workspace: Workspace, run_id: str) -> RunRecord:
