@@ -1,10 +1,18 @@
 # mnist-pipeline: `make pipeline` runs everything, `make test` tests everything.
-# Both create .venv and install the project (pinned by requirements.lock) on first use.
+# Both create .venv and install the project (pinned by requirements.lock) on first use, with
+# the newest Python 3.11-3.13 that runs here, or PYTHON (`make test PYTHON=python3.12`).
 
-PYTHON ?= python3.11
-VENV := .venv
+# Empty: scripts/find-python picks. VENV: another environment beside .venv (CI tests each Python).
+PYTHON ?=
+VENV ?= .venv
+EXTRAS ?= dev,optuna
+# `make test PYTEST_ARGS='-m "not slow"'`: the fast suite.
+PYTEST_ARGS ?=
+LOCK_ARGS ?=
 BIN := $(abspath $(VENV))/bin
-STAMP := $(VENV)/.installed
+# One stamp per PYTHON asked for: asking for another one rebuilds VENV with it.
+STAMP := $(VENV)/.installed$(if $(PYTHON),-$(subst /,_,$(PYTHON)))
+export PYTHON VENV EXTRAS
 # Stage commands in dvc.yaml call `python` and `mnist-pipeline`: make them the venv's.
 export PATH := $(BIN):$(PATH)
 
@@ -14,13 +22,12 @@ export PATH := $(BIN):$(PATH)
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,optuna]'
+$(STAMP): pyproject.toml requirements.lock scripts/install-venv scripts/find-python
+	scripts/install-venv
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with its dev tools and the Optuna sweeper
+install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper
+	@echo "make: $(VENV) runs Python $$($(BIN)/python -c 'import platform; print(platform.python_version())')"
 
 pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)
 	$(BIN)/dvc repro
@@ -29,7 +36,7 @@ params: install ## Regenerate params.yaml from conf/ after editing conf/
 	$(BIN)/mnist-pipeline params
 
 test: install ## Run the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install ## Lint, format-check (ruff) and check the package's layering (import-linter)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
@@ -40,8 +47,13 @@ ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 bench: install ## Benchmark the pipeline against the reference script (needs MNIST_MIRROR); writes docs/benchmarks.md
 	$(BIN)/python benchmarks/bench.py --scaling
 
-lock: install ## Re-pin requirements.lock to what is installed now
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mnist-pipeline' > requirements.lock
+# One universal lock for Python 3.11-3.13 on every platform, all extras. It keeps the pins it
+# already has and changes only what pyproject.toml now needs; `make lock LOCK_ARGS=--upgrade`
+# moves everything to the newest allowed versions. After a merge conflict in requirements.lock,
+# take either side and run `make lock`.
+lock: install ## Re-pin requirements.lock from pyproject.toml (universal: Python 3.11-3.13, every OS)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	  --custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o requirements.lock
 
 clean: ## Remove pipeline outputs and the local MLflow store (keeps .venv and the DVC cache)
 	rm -rf data/raw data/processed models reports mlflow.db mlartifacts outputs
