@@ -300,10 +300,9 @@ def survivors(processes: list[psutil.Process]) -> list[str]:
     ("command", "children"),
     [
         (TRAIN, 1),  # the picture process
-        ([sys.executable, "pipelines/sweep.py", "-m", "train.seed=1,2", "hydra/launcher=joblib"], 2),
         (["dvc", "repro", "train"], 2),  # the stage and its picture process
     ],
-    ids=["train", "sweep-joblib", "dvc-repro"],
+    ids=["train", "dvc-repro"],
 )
 def test_sigkill_takes_every_child_along(
     workspace: RepoCopy, tmp_path: Path, command: list[str], children: int

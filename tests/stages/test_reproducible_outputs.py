@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run, small_repo
+from conftest import run, set_conf, small_repo
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,7 @@ def test_a_forced_rerun_leaves_dvc_lock_and_git_status_as_committed(tmp_path: Pa
     assert git_dirty_of_latest_run(repo) == "false"
 
     (repo / "README.md").write_text("edited\n")
-    run(["mnist-pipeline", "params", "train.seed=2"], repo, env)
+    set_conf(repo, "train/default.yaml", seed=2)
+    run(["mnist-pipeline", "params"], repo, env)
     run(["dvc", "repro", "train"], repo, env)
     assert git_dirty_of_latest_run(repo) == "true"
