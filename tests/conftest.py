@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,10 @@ import pytest
 from mnist_pipeline.config import DataConfig
 from mnist_pipeline.data.download import Transfer, download_mnist
 
-# The team stack's fixture (PostgreSQL, S3, mlflow server), for tests/team/.
-pytest_plugins = ["teamstack"]
+# process_leaks: the suite fails if a test leaves a process; teamstack: the team stack's
+# fixture (PostgreSQL, S3, mlflow server), for tests/team/.
+pytest_plugins = ["process_leaks", "pytester", "teamstack"]
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # Downloads from a local folder: no retries to wait for.
@@ -212,3 +214,27 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterat
             config, root / "processed", root / "models", root / "metrics.json", root / "predictions.csv", workspace
         )
         yield TrainedModel(config, root, root / "processed", root / "models" / MODEL_FILE, run_id, metrics)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """`small_disk("20m")` mounts a tmpfs of that size (again with a new size, as if space were
+    freed) and returns its folder; unmounted at the end. Skips where mounting is not permitted."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = False
+
+    def mount(size: str) -> Path:
+        nonlocal mounted
+        options = f"remount,size={size}" if mounted else f"size={size}"
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounted = True
+        return folder
+
+    yield mount
+    if mounted:
+        subprocess.run(["umount", str(folder)], check=True)

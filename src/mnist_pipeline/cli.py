@@ -15,7 +15,7 @@ from mnist_pipeline.stages import params
 def _params(args: argparse.Namespace) -> None:
     workspace = run_or_exit(Workspace.find)
     if args.check:
-        print(run_or_exit(lambda: params.check(workspace)))
+        print(run_or_exit(lambda: params.check(workspace, args.record)))
     else:
         path = run_or_exit(lambda: params.write(workspace, args.overrides))
         print(
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("params", help="write params.yaml from conf/ (DVC's view of the Hydra config)")
     p.add_argument("--check", action="store_true", help="only check that params.yaml matches conf/; exit 1 if not")
+    p.add_argument(
+        "--record", type=Path, help="with --check: write this file once params.yaml passes (dvc.yaml's check_params)"
+    )
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model.units=64 (default: none)")
     p.set_defaults(func=_params)
     r = commands.add_parser("runs", help="print the experiment's training runs as a table, best first")

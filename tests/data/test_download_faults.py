@@ -6,13 +6,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import shutil
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, pipeline_env, run
 from mnist_pipeline.data.download import MNIST_FILES, Transfer, fetch, sha256_of
@@ -138,12 +140,12 @@ def test_retries_are_configurable_and_end_in_an_error_listing_each_source(
     mirrors = [server.mirror_url("a", "500", "500", "500", "500"), server.mirror_url("b", "404")]
     with pytest.raises(DataError) as caught:
         fetch(LABELS, mirrors, tmp_path, Transfer(timeout=0.5, retries=3, backoff=0.01))
-    message = str(caught.value)
-    assert "\n" not in message
-    assert f"could not get a valid {LABELS.name} from any mirror" in message
-    assert f"{mirrors[0]}{LABELS.name}.gz: HTTP 500 Internal Server Error (tried 4 times)" in message
-    assert f"{mirrors[1]}{LABELS.name}.gz: HTTP 404 Not Found" in message
-    assert "point MNIST_MIRROR at" in message
+    assert str(caught.value).splitlines() == [  # each mirror's failure on its own line
+        f"could not get a valid {LABELS.name} from any mirror:",
+        f"  {mirrors[0]}{LABELS.name}.gz: HTTP 500 Internal Server Error (tried 4 times)",
+        f"  {mirrors[1]}{LABELS.name}.gz: HTTP 404 Not Found",
+        "point MNIST_MIRROR at a folder or URL holding the MNIST *-ubyte.gz files",
+    ]
     assert server.served("a") == ["500"] * 4
     assert capsys.readouterr().err.count("retry ") == 3
     assert not (tmp_path / LABELS.name).exists()
@@ -169,7 +171,7 @@ def test_wrong_bytes_everywhere_name_expected_and_actual_hash(server: FaultServe
     with pytest.raises(DataError) as caught:
         fetch(LABELS, [server.mirror_url("a", "wrong")], tmp_path, FAST)
     served = gzip.decompress(_wrong_content(server.mirror / f"{LABELS.name}.gz"))
-    expected = f"SHA-256 mismatch (expected {LABELS.sha256}, got {hashlib.sha256(served).hexdigest()})"
+    expected = f"SHA-256 mismatch (expected {LABELS.sha256[:12]}..., got {hashlib.sha256(served).hexdigest()[:12]}...)"
     assert expected in str(caught.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -210,19 +212,74 @@ def test_mnist_mirror_naming_a_missing_folder_fails_at_once(stage_dir: Path, mni
     assert not (stage_dir / "data").exists()
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt"])
-def test_mnist_mirror_with_a_bad_file_names_it(
-    stage_dir: Path, mnist_mirror: Path, tmp_path: Path, damage: str
-) -> None:
-    first = MNIST_FILES[0]  # fetched first, so the stage fails before copying the others
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+def damaged_mirror(folder: Path, mnist_mirror: Path, damage: str) -> Path:
+    """A copy of the mirror (links) whose first file is missing, not gzip, or other content."""
+    folder.mkdir()
     for raw in MNIST_FILES[1:]:
-        (mirror / f"{raw.name}.gz").symlink_to(mnist_mirror / f"{raw.name}.gz")
+        (folder / f"{raw.name}.gz").symlink_to(mnist_mirror / f"{raw.name}.gz")
+    first = folder / f"{MNIST_FILES[0].name}.gz"
     if damage == "corrupt":
-        (mirror / f"{first.name}.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 30)
-    code, last = download_stage(stage_dir, str(mirror), mnist_mirror)
-    assert code == 1
-    assert last.startswith(f"error: could not get a valid {first.name} from any mirror ({mirror}/{first.name}.gz: ")
-    assert ("No such file or directory" if damage == "missing" else "not a valid gzip file") in last
-    assert list((stage_dir / "data/raw").iterdir()) == []
+        first.write_bytes(b"\x1f\x8b" + b"\x00" * 30)
+    elif damage == "wrong content":
+        first.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 100))
+    return folder
+
+
+def refused_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (a port just freed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}/mnist"
+
+
+EXPLICIT = {
+    "missing": "no such file",
+    "corrupt": "not a valid gzip file (Unknown compression method)",
+    "wrong content": "SHA-256 mismatch (expected ba891046e650..., got ",
+    "refused": "connection refused (nothing listens there)",
+}
+
+
+@pytest.mark.parametrize("setting", ["MNIST_MIRROR", "data.mirror"])
+@pytest.mark.parametrize("damage", list(EXPLICIT))
+def test_a_chosen_mirror_is_used_alone_and_its_bad_file_named_in_one_short_line(
+    tmp_path: Path, mnist_mirror: Path, damage: str, setting: str
+) -> None:
+    """The public mirrors stay in params.yaml: they are not tried (no warning, no retry)."""
+    folder = tmp_path / "workspace"
+    folder.mkdir()
+    mirror = refused_url() if damage == "refused" else str(damaged_mirror(tmp_path / "mirror", mnist_mirror, damage))
+    env = pipeline_env(mnist_mirror)
+    if setting == "MNIST_MIRROR":
+        env["MNIST_MIRROR"] = mirror
+        shutil.copy(REPO / "params.yaml", folder)
+    else:
+        del env["MNIST_MIRROR"]
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        params["data"]["mirror"] = mirror
+        (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    done = run(["python", str(REPO / "pipelines/download.py"), "--out", "data/raw"], folder, env, check=False)
+    assert done.returncode == 1
+    source = f"{mirror}/{MNIST_FILES[0].name}.gz"
+    stderr = done.stderr.removeprefix(f"downloading {source}\n")  # the HTTP case says what it fetches
+    assert stderr.startswith(f"error: {source}: {EXPLICIT[damage]}")
+    assert stderr.endswith(f"; replace the file or unset {setting}\n")
+    assert stderr.count("\n") == 1
+    assert len(stderr) - len(source) <= 120  # 200 characters with a 80-character path
+    assert list((folder / "data/raw").iterdir()) == []
+
+
+def test_a_full_disk_is_reported_as_such_and_the_next_run_succeeds(
+    small_disk: Callable[[str], Path], mnist_mirror: Path
+) -> None:
+    """Not blamed on the mirror (no `not a valid gzip file`, no other mirror tried), nothing
+    partial left; with room made, the same command finishes."""
+    raw = small_disk("20m") / "raw"  # the training images alone are 47 MB
+    command = ["python", str(REPO / "pipelines/download.py"), "--out", str(raw)]
+    done = run(command, REPO, pipeline_env(mnist_mirror), check=False)
+    assert done.returncode == 1
+    assert done.stderr == f"error: {raw}: no space left on device; free some space and run again\n"
+    assert list(raw.iterdir()) == []
+    small_disk("100m")
+    run(command, REPO, pipeline_env(mnist_mirror))
+    assert sorted(p.name for p in raw.iterdir()) == sorted(f.name for f in MNIST_FILES)

@@ -15,8 +15,9 @@ from mlflow.tracking import MlflowClient
 from conftest import REPO, data_config
 from mnist_pipeline.config import validate
 from mnist_pipeline.data.preprocess import preprocess
+from mnist_pipeline.plumbing.files import folder_digest
 from mnist_pipeline.plumbing.workspace import MODEL_FILE, Workspace
-from mnist_pipeline.stages import params
+from mnist_pipeline.stages import artifacts, params
 from mnist_pipeline.stages.sweep_job import train_and_evaluate
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,7 @@ def runs(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
                 "val_loss": [m.value for m in client.get_metric_history(run.info.run_id, "val_loss")],
                 "weights": keras.saving.load_model(root / name / "models" / MODEL_FILE).get_weights(),
                 "history": (root / name / "reports" / "train_history.csv").read_bytes(),
+                "models": folder_digest(root / name / "models"),  # what DVC hashes
             }
     return found
 
@@ -65,6 +67,10 @@ def test_same_seed_gives_bit_identical_runs(runs: dict[str, dict[str, Any]]) -> 
     assert len(a["weights"]) == len(b["weights"]) == 4
     for left, right in zip(a["weights"], b["weights"], strict=True):
         np.testing.assert_array_equal(left, right)
+    # Byte for byte, model.keras included (Keras stamps the save time into it), and each run
+    # is tagged with it: that is how the evaluate stage finds the run of a model folder.
+    assert a["models"] == b["models"] != runs["c"]["models"]
+    assert a["run"].data.tags[artifacts.MODEL_DIGEST_TAG] == a["models"]
 
 
 def test_the_seed_is_logged_and_another_seed_gives_another_run(runs: dict[str, dict[str, Any]]) -> None:

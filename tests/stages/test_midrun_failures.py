@@ -6,7 +6,6 @@ valid, and a workspace the next run recovers from."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import yaml
 from mlflow.entities import Run
@@ -212,7 +212,6 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
         trained.log_metrics({"val_accuracy": 0.9})
     models = workspace.path / "models"
     models.mkdir()
-    (models / "mlflow_run.json").write_text(json.dumps({"run_id": trained.run_id}))
     if isinstance(probabilities, bytes):
         (models / "test_probabilities.npy").write_bytes(probabilities)
     else:
@@ -229,9 +228,12 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
 
 
 def run_id_of(workspace: RepoCopy) -> str:
-    from mnist_pipeline.stages.evaluate import read_run_id
+    """The run that trained the workspace's models/ folder."""
+    from mnist_pipeline.config import load_params
+    from mnist_pipeline.stages.evaluate import run_of_model
 
-    return read_run_id(workspace.path / "models")
+    ws = Workspace(workspace.path)
+    return run_of_model(load_params(ws.params_file), ws, workspace.path / "models")
 
 
 # Logs 501 metrics per call as fast as it can, so that a signal is likely to land inside a
@@ -268,3 +270,75 @@ def test_sigterm_during_a_store_write_still_closes_the_run(tmp_path: Path, mnist
     stored = client.get_run(started.info.run_id)
     assert stored.info.status == "KILLED"
     assert stored.data.tags[store.END_REASON_TAG] == "interrupted by SIGTERM"
+
+
+def descendants_of(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    return psutil.Process(process.pid).children(recursive=True)
+
+
+def wait_for_descendants(process: subprocess.Popen[bytes], count: int) -> list[psutil.Process]:
+    """The process's descendants once there are at least `count` of them."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"exited with {process.returncode} before its children were seen"
+        if len(found := descendants_of(process)) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} child processes")
+
+
+def survivors(processes: list[psutil.Process]) -> list[str]:
+    """Those of `processes` still running a minute after their ancestor was killed (orphans are
+    re-parented to this pytest process, tests/process_leaks.py, so waiting reaps them)."""
+    _, alive = psutil.wait_procs(processes, timeout=60)
+    for process in alive:
+        process.kill()
+    return [" ".join(p.cmdline()) for p in alive if p.is_running()] if alive else []
+
+
+@pytest.mark.parametrize(
+    ("command", "children"),
+    [
+        (TRAIN, 1),  # the picture process
+        (["dvc", "repro", "train"], 2),  # the stage and its picture process
+    ],
+    ids=["train", "dvc-repro"],
+)
+def test_sigkill_takes_every_child_along(
+    workspace: RepoCopy, tmp_path: Path, command: list[str], children: int
+) -> None:
+    process = workspace.start(command, tmp_path)
+    workspace.wait_for_training(process)
+    below = wait_for_descendants(process, children)
+    process.kill()
+    process.wait()
+    assert survivors(below) == []
+
+
+def test_sigkill_of_evaluate_takes_its_picture_process_along(workspace: RepoCopy, tmp_path: Path) -> None:
+    run(["mnist-pipeline", "params", "train.epochs=1"], workspace.path, workspace.env)
+    run(TRAIN, workspace.path, workspace.env)
+    process = workspace.start(EVALUATE, tmp_path)
+    below = wait_for_descendants(process, 1)
+    process.kill()
+    process.wait()
+    assert survivors(below) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_to_the_whole_group_gives_one_line_from_the_stage(
+    workspace: RepoCopy, tmp_path: Path, signum: int
+) -> None:
+    """What a terminal's Ctrl-C (or `kill -TERM -<pgid>`) does: every process of the group,
+    the picture child included, gets the signal; only the stage speaks. (What TensorFlow logs
+    as it starts, before the signal, is issue 14's.)"""
+    process = workspace.start(TRAIN, tmp_path)
+    workspace.wait_for_training(process, pid=process.pid)
+    below = wait_for_descendants(process, 1)
+    before = (tmp_path / "stderr").stat().st_size
+    os.killpg(process.pid, signum)
+    code, _ = finish(process, tmp_path)
+    assert code == 128 + signum
+    after = (tmp_path / "stderr").read_bytes()[before:].decode()
+    assert after == f"error: stopped by {signal.Signals(signum).name}; {STOPPED}\n"
+    assert survivors(below) == []

@@ -5,12 +5,16 @@ bytes differently, so a pin on the `.gz` would reject a faithful mirror. Files a
 decompressed in `data/raw/`, so what is on disk is exactly what the pin names.
 
 A transient failure (HTTP 5xx, a dropped connection, a timeout, a file cut short) is
-retried on the same mirror with a doubling backoff; a permanent one (404, wrong content)
-moves on to the next mirror at once. Nothing reaches `dest` unless its hash matches.
+retried on the same mirror with a doubling backoff; a permanent one (404, wrong content, a
+refused connection) moves on to the next mirror at once. Nothing reaches `dest` unless its
+hash matches. A mirror the user chose ($MNIST_MIRROR, `data.mirror`) is used alone: its bad
+file is the user's to fix, and the public mirrors would only hide it (and take seconds to).
+A full disk is the disk's fault, never a mirror's: it stops the download at once.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -25,7 +29,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from mnist_pipeline.plumbing.errors import DataError, one_line
-from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.files import atomic_file, reporting_disk_full
 
 MIRROR_ENV = "MNIST_MIRROR"
 _CHUNK = 1 << 20
@@ -60,47 +64,64 @@ MNIST_FILES = (
 )
 
 
-def mirror_list(configured: Iterable[str], local: str | None = None) -> list[str]:
-    """Mirrors in the order they are tried: $MNIST_MIRROR, then `local`, then `configured`.
+@dataclass(frozen=True)
+class Mirrors:
+    """The sources to try, in order; `chosen_by` names the setting when the user chose one
+    ($MNIST_MIRROR or `data.mirror`), which is then the only source."""
 
-    A source the user named explicitly ($MNIST_MIRROR, `data.mirror`) that is a missing
-    local folder is a typo, not a flaky mirror: it fails here instead of falling back.
+    sources: list[str]
+    chosen_by: str | None = None
+
+
+def choose_mirrors(configured: Iterable[str], local: str | None = None) -> Mirrors:
+    """$MNIST_MIRROR alone if set, else `local` (`data.mirror`) alone if set, else `configured`.
+
+    A source the user named that is a missing local folder is a typo, not a flaky mirror: it
+    fails here, before any download.
     """
-    env = os.environ.get(MIRROR_ENV)
-    for name, value in ((MIRROR_ENV, env), ("data.mirror", local)):
-        folder = _local_path(value) if value else None
+    for name, value in ((MIRROR_ENV, os.environ.get(MIRROR_ENV)), ("data.mirror", local)):
+        if not value:
+            continue
+        folder = _local_path(value)
         if folder is not None and not folder.is_dir():
             raise DataError(
                 f"{name}={value}: no such folder; point it at a folder holding the four MNIST *-ubyte.gz files "
                 "or unset it"
             )
-    first = [m for m in (env, local) if m]
-    return [*first, *(m for m in configured if m not in first)]
+        return Mirrors([value], name)
+    return Mirrors(list(configured))
 
 
-def download_mnist(dest: Path, mirrors: list[str], transfer: Transfer) -> list[Path]:
+def download_mnist(dest: Path, mirrors: list[str] | Mirrors, transfer: Transfer) -> list[Path]:
     """Make `dest` hold the four verified IDX files; files already there and valid are kept."""
-    if not mirrors:
+    chosen = mirrors if isinstance(mirrors, Mirrors) else Mirrors(mirrors)
+    if not chosen.sources:
         raise DataError(f"no MNIST mirror configured: set {MIRROR_ENV} or data.mirrors")
-    return [fetch(raw, mirrors, dest, transfer) for raw in MNIST_FILES]
+    with reporting_disk_full(dest):
+        return [fetch(raw, chosen, dest, transfer) for raw in MNIST_FILES]
 
 
-def fetch(raw: RawFile, mirrors: list[str], dest: Path, transfer: Transfer) -> Path:
-    """Try each mirror in turn until one gives content with the pinned hash."""
+def fetch(raw: RawFile, mirrors: list[str] | Mirrors, dest: Path, transfer: Transfer) -> Path:
+    """Try each mirror in turn until one gives content with the pinned hash; a chosen mirror
+    fails at once, with one short line."""
+    chosen = mirrors if isinstance(mirrors, Mirrors) else Mirrors(mirrors)
     target = dest / raw.name
     if target.is_file() and sha256_of(target) == raw.sha256:
         return target
     failures: list[str] = []
-    for mirror in mirrors:
+    for mirror in chosen.sources:
         source = f"{mirror.rstrip('/')}/{raw.name}.gz"
         try:
             _fetch_with_retries(source, raw, target, transfer)
             return target
         except DataError as exc:
-            failures.append(f"{source}: {exc}")
+            if chosen.chosen_by:
+                raise DataError(f"{source}: {exc}; replace the file or unset {chosen.chosen_by}") from None
+            failures.append(f"  {source}: {exc}")
             print(f"warning: {source}: {exc}; trying the next mirror", file=sys.stderr)
+    lines = "\n".join(failures)
     raise DataError(
-        f"could not get a valid {raw.name} from any mirror ({'; '.join(failures)}); "
+        f"could not get a valid {raw.name} from any mirror:\n{lines}\n"
         f"point {MIRROR_ENV} at a folder or URL holding the MNIST *-ubyte.gz files"
     )
 
@@ -127,7 +148,7 @@ def _fetch_one(source: str, raw: RawFile, target: Path, timeout: float) -> None:
         with atomic_file(target) as plain:
             digest = _gunzip(compressed, plain)
             if digest != raw.sha256:
-                raise DataError(f"SHA-256 mismatch (expected {raw.sha256}, got {digest})")
+                raise DataError(f"SHA-256 mismatch (expected {raw.sha256[:12]}..., got {digest[:12]}...)")
 
 
 def _copy_source(source: str, out: Path, timeout: float) -> None:
@@ -137,7 +158,11 @@ def _copy_source(source: str, out: Path, timeout: float) -> None:
         return
     try:
         shutil.copyfile(local, out)
+    except FileNotFoundError:
+        raise DataError("no such file") from None
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:  # the destination's fault: reporting_disk_full says so
+            raise
         raise DataError(exc.strerror or one_line(exc)) from None
 
 
@@ -156,6 +181,8 @@ def _http_get(source: str, out: Path, timeout: float) -> None:
     except requests.Timeout:
         raise RetryableError(f"no data for {timeout:g} s (data.download_timeout)") from None
     except requests.RequestException as exc:  # refused, reset, or a body shorter than its Content-Length
+        if isinstance(exc, requests.ConnectionError) and "Connection refused" in str(exc):
+            raise DataError("connection refused (nothing listens there)") from None
         cause = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
         text = one_line(cause.args[0] if isinstance(exc, requests.exceptions.ChunkedEncodingError) else cause)
         if "timed out" in text:  # a stall mid-body surfaces as a ConnectionError
@@ -182,6 +209,8 @@ def _gunzip(src: Path, out: Path) -> str:
     except EOFError:
         raise RetryableError("the file ends early (transfer cut short)") from None
     except (OSError, zlib.error) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise
         raise DataError(f"not a valid gzip file ({one_line(exc)})") from None
     return digest.hexdigest()
 

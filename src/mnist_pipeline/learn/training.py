@@ -9,6 +9,7 @@ and TensorFlow's thread pools are sized for a small model on a small machine.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -114,3 +115,52 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> n
     infer = tf.function(lambda batch: model(batch, training=False))
     parts = [np.asarray(infer(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
     return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+# Keras writes the save time into a .keras archive (metadata.json's `date_saved`, and each
+# member's zip timestamp), and numbers an object the config refers to more than once by its
+# memory address (config.json's `shared_object_id`): the same weights would give other bytes
+# on every save, and DVC a new hash for `models/`. Nothing reads the dates back; the ids only
+# need to match each other, so they are renumbered in order of appearance.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_SAVE_DATE_KEY = "date_saved"
+_SHARED_ID_KEY = "shared_object_id"
+
+
+def _renumber_shared_ids(node: object, numbers: dict[object, int]) -> object:
+    if isinstance(node, dict):
+        return {
+            key: numbers.setdefault(value, len(numbers))
+            if key == _SHARED_ID_KEY
+            else _renumber_shared_ids(value, numbers)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_renumber_shared_ids(item, numbers) for item in node]
+    return node
+
+
+def save(model: keras.Model, path: Path) -> None:
+    """`model.save(path)`, with the same bytes for the same model whenever it is saved."""
+    import json
+    import os
+    import zipfile
+
+    raw = path.with_name(path.name + ".unnormalised.keras")
+    try:
+        model.save(raw)
+        with zipfile.ZipFile(raw) as source, zipfile.ZipFile(path, "w") as target:
+            for member in source.infolist():
+                data = source.read(member)
+                if member.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop(_SAVE_DATE_KEY, None)
+                    data = json.dumps(metadata).encode()
+                elif member.filename == "config.json":
+                    data = json.dumps(_renumber_shared_ids(json.loads(data), {})).encode()
+                info = zipfile.ZipInfo(member.filename, date_time=_ZIP_EPOCH)
+                info.compress_type, info.external_attr = member.compress_type, member.external_attr
+                target.writestr(info, data)
+    finally:
+        if os.path.exists(raw):
+            os.remove(raw)

@@ -1,6 +1,9 @@
 """What every entry point shares: one-line errors, SIGTERM handled like Ctrl-C, and a profile
 record when benchmarks ask for one.
 
+A stage that DVC runs dies with DVC: when `dvc repro` (or a sweep's `dvc repro`) is killed,
+its stage gets SIGTERM and unwinds as on Ctrl-C, instead of running on with no one waiting.
+
 A `PipelineError` becomes `error: ...` on stderr and exit status 1. Ctrl-C and SIGTERM (what
 a job scheduler, `docker stop` or `kill` send) both unwind the stage (interrupts.py): the
 MLflow run in progress ends KILLED and the exit status is 128 + the signal number, as a
@@ -17,9 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from mnist_pipeline.plumbing.children import die_with_parent
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.interrupts import Interrupted, handle_interrupts
 from mnist_pipeline.plumbing.profiling import write_profile
+from mnist_pipeline.plumbing.workspace import DVC_ROOT_ENV
 
 T = TypeVar("T")
 
@@ -30,6 +35,8 @@ def exit_on_interrupt(task: Callable[[], T]) -> T:
     Other exceptions pass: a sweep job's failure is Hydra's to record, and the sweep goes on.
     """
     handle_interrupts()
+    if os.environ.get(DVC_ROOT_ENV):
+        die_with_parent(os.getppid(), signal.SIGTERM)
     try:
         return task()
     except KeyboardInterrupt as exc:

@@ -13,6 +13,10 @@ class DataError(PipelineError):
     """Data is missing, corrupt or cannot be fetched."""
 
 
+class DiskFullError(PipelineError):
+    """A write failed for want of space; the data and the mirror are not to blame."""
+
+
 def one_line(exc: object, limit: int | None = None) -> str:
     """An exception's text with its line breaks folded (and cut at `limit`), for a one-line message."""
     return " ".join(str(exc).split())[:limit] or type(exc).__name__

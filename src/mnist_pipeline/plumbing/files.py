@@ -3,12 +3,28 @@ and an exclusive lock for work that only one process at a time may do."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from mnist_pipeline.plumbing.errors import DiskFullError
+
+
+def folder_digest(folder: Path) -> str:
+    """SHA-256 over a folder's files (relative names and bytes, in name order): the same
+    content gives the same digest wherever the folder is."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        with file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager
@@ -24,11 +40,12 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; it replaces `path` only on success."""
+def atomic_dir(path: Path, scratch: Path | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path` (or in `scratch`, a folder on the same
+    file system, so that no temporary folder shows in the repository); it replaces `path` only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(path)
-    tmp.mkdir()
+    tmp = _sibling(path) if scratch is None else scratch / _sibling(path).name
+    tmp.mkdir(parents=True)
     try:
         yield tmp
         if path.exists():
@@ -36,6 +53,18 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def reporting_disk_full(where: Path) -> Iterator[None]:
+    """A full disk while the block writes under `where` becomes one line naming the place
+    (the block's atomic writes have removed their partial files by then)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(f"{where}: no space left on device; free some space and run again") from None
 
 
 @contextmanager

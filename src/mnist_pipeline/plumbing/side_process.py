@@ -5,17 +5,22 @@ The stages draw their pictures there: evaluate while it imports MLflow and opens
 starts when the stage does and imports matplotlib straight away, so that when the task
 arrives only the drawing is left. It is forked where that is safe (POSIX, before TensorFlow
 or MLflow start threads), else spawned; either way the task and its arguments are pickled.
+
+The child dies with the stage, however the stage ends (children.py): a stage that fails or
+is interrupted terminates it at once; one that is killed takes it along.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import Any
 
+from mnist_pipeline.plumbing.children import quiet_child
 from mnist_pipeline.plumbing.errors import PipelineError, one_line
 from mnist_pipeline.plumbing.profiling import phase
 
@@ -28,12 +33,14 @@ def start_method() -> str:
 
 class SideProcess:
     """One child process, started at once and warmed up by `warm_up` (its imports), that runs
-    one task given later; none when not `needed`. Leaving the block waits for the child to
-    finish and exit."""
+    one task given later; none when not `needed`. Leaving the block normally waits for the
+    child to finish and exit; leaving it on an exception terminates the child."""
 
     def __init__(self, warm_up: Callable[[], object], needed: bool = True) -> None:
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start_method())) if needed else None
-        if self._pool is not None:
+        self._pool: ProcessPoolExecutor | None = None
+        if needed:
+            context = multiprocessing.get_context(start_method())
+            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=quiet_child, initargs=(os.getpid(),))
             self._pool.submit(warm_up)  # starts the child now
         self._task: Future[Any] | None = None
         self._what = ""
@@ -59,5 +66,20 @@ class SideProcess:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is None:
+            return
+        if exc_type is not None:
+            _terminate_workers(self._pool)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's children now rather than after their task (`terminate_workers` is
+    Python 3.14's; before it, the pool's own table of processes)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()

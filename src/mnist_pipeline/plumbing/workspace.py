@@ -28,9 +28,10 @@ DVC_ROOT_ENV = "DVC_ROOT"
 # (with the experiment's -S overrides, which conf/ cannot show).
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"
 
-# What the train stage writes into its output folder (dvc.yaml names the folder).
+# What the train stage writes into its output folder (dvc.yaml names the folder): the same
+# bytes for the same config and seed. The MLflow run that trained it carries the folder's
+# digest (stages/artifacts.py, MODEL_DIGEST_TAG), which is how the evaluate stage finds it.
 MODEL_FILE = "model.keras"
-RUN_FILE = "mlflow_run.json"
 PROBABILITIES_FILE = "test_probabilities.npy"
 
 
@@ -85,6 +86,12 @@ class Workspace:
     def conf_dir(self) -> Path:
         """The Hydra config groups, the source of every value."""
         return self.root / "conf"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Temporary folders of a running stage: in the repository's file system (renames stay
+        atomic) but out of sight of git and DVC."""
+        return self.root / ".dvc" / "tmp"
 
     @property
     def sweep_data_lock(self) -> Path:

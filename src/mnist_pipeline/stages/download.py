@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_pipeline.config import PipelineConfig
-from mnist_pipeline.data.download import Transfer, download_mnist, mirror_list
+from mnist_pipeline.data.download import Transfer, choose_mirrors, download_mnist
 
 
 def download_stage(config: PipelineConfig, raw_dir: Path) -> list[Path]:
-    mirrors = mirror_list(config.data.mirrors, config.data.mirror)
+    mirrors = choose_mirrors(config.data.mirrors, config.data.mirror)
     transfer = Transfer(config.data.download_timeout, config.data.download_retries, config.data.download_backoff)
     return download_mnist(raw_dir, mirrors, transfer)

@@ -18,9 +18,9 @@ from mnist_pipeline.config import PipelineConfig
 from mnist_pipeline.data.preprocess import NUM_CLASSES, load_split
 from mnist_pipeline.learn.evaluation import evaluate
 from mnist_pipeline.plumbing.errors import DataError
-from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.files import atomic_file, folder_digest
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE, RUN_FILE, Workspace
+from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
 
 
@@ -34,14 +34,15 @@ def evaluate_stage(
     *,
     figures_dir: Path | None = None,
     per_class_file: Path | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Score the trained model's test-set probabilities; logs into the run that trained it and registers the model.
+    """Score the trained model's test-set probabilities; logs into the run that trained it
+    (`run_id`, else the run tagged with the model folder's digest) and registers the model.
 
     Bad inputs fail before the run is reopened (it stays as training left it, without test
     metrics). The pictures are drawn in a child process while MLflow starts (plumbing/side_process.py). Like
     training, the metrics and predictions files come last: a failure leaves none behind.
     """
-    run_id = read_run_id(model_dir)
     test = load_split(data_dir, "test")
     probabilities = load_probabilities(model_dir)
     try:
@@ -61,6 +62,7 @@ def evaluate_stage(
         from mnist_pipeline.learn.evaluation import per_class_report
         from mnist_pipeline.tracking import registry
 
+        run_id = run_id or run_of_model(config, workspace, model_dir)
         with store.pipeline_run(config.tracking, workspace, run_id=run_id) as run:
             metrics = result.metrics()
             run.log_metrics({"test_accuracy": result.test_accuracy, "test_loss": result.test_loss})
@@ -94,13 +96,17 @@ def load_probabilities(model_dir: Path) -> np.ndarray:
         raise DataError(f"{model_dir / PROBABILITIES_FILE} is missing or unreadable: rerun `dvc repro train`") from None
 
 
-def read_run_id(model_dir: Path) -> str:
-    try:
-        return str(json.loads((model_dir / RUN_FILE).read_text())["run_id"])
-    except (OSError, ValueError, KeyError):
-        raise DataError(
-            f"{model_dir / RUN_FILE} is missing or unreadable: run the train stage first (`dvc repro train`)"
-        ) from None
+def run_of_model(config: PipelineConfig, workspace: Workspace, model_dir: Path) -> str:
+    """The finished training run whose saved folder is `model_dir`, byte for byte (the newest,
+    if the same config and seed were trained more than once)."""
+    from mnist_pipeline.tracking import store
+
+    digest = folder_digest(model_dir)
+    run_id = store.latest_finished_run(config.tracking, workspace, artifacts.MODEL_DIGEST_TAG, digest)
+    if run_id is None:
+        where = store.tracking_uri(config.tracking, workspace)
+        raise DataError(f"{model_dir} was not saved by a finished training run in {where}: rerun `dvc repro train`")
+    return run_id
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

@@ -88,8 +88,22 @@ def differences(workspace: Workspace) -> dict[str, tuple[Any, Any]]:
     return {k: (have.get(k), want.get(k)) for k in sorted(have.keys() | want.keys()) if have.get(k) != want.get(k)}
 
 
-def check(workspace: Workspace) -> str:
-    """Fail (before any stage runs) when params.yaml is invalid or no longer matches `conf/`."""
+# What check_params writes when params.yaml passes. Every stage is downstream of that file,
+# so `dvc repro <any stage>` checks first; the text never changes, so passing re-runs nothing.
+CHECKED = "params.yaml agrees with conf/ (or with a `dvc exp run -S`)\n"
+
+
+def check(workspace: Workspace, record: Path | None = None) -> str:
+    """Fail (before any stage runs) when params.yaml is invalid or no longer matches `conf/`;
+    on success write `record`, if given."""
+    message = _check(workspace)
+    if record is not None:
+        with atomic_file(record) as tmp:
+            tmp.write_text(CHECKED)
+    return message
+
+
+def _check(workspace: Workspace) -> str:
     experiment = bool(os.environ.get(DVC_EXPERIMENT_ENV))
     params_file = workspace.params_file
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline.config import PipelineConfig, load_params
+from mnist_pipeline.plumbing.children import tied_to_this_process
 from mnist_pipeline.plumbing.errors import ConfigError, PipelineError
 from mnist_pipeline.plumbing.files import atomic_file, exclusive_lock
 from mnist_pipeline.plumbing.workspace import Workspace
@@ -39,7 +40,12 @@ def dvc_repro(workspace: Workspace, stage: str) -> None:
     holds the outputs, so sweeps started together in one workspace queue here instead of failing."""
     with exclusive_lock(workspace.sweep_data_lock):
         done = subprocess.run(
-            ["dvc", "--wait-for-lock", "repro", stage], cwd=workspace.root, capture_output=True, text=True, check=False
+            ["dvc", "--wait-for-lock", "repro", stage],
+            cwd=workspace.root,
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=tied_to_this_process(),  # and DVC's stage to DVC (plumbing/entry.py)
         )
     if done.returncode != 0:
         lines = (done.stderr + done.stdout).strip().splitlines()
@@ -119,5 +125,6 @@ def train_and_evaluate(
         workspace,
         figures_dir=reports / "figures" / "evaluate",
         per_class_file=reports / "per_class_metrics.csv",
+        run_id=run_id,  # not looked up: two jobs of the same config save the same bytes
     )
     return run_id, metrics

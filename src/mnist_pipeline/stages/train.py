@@ -7,7 +7,6 @@ fit (tracking/background.py), so that neither import waits for the other.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from collections.abc import Callable
@@ -20,10 +19,11 @@ import numpy as np
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split
 from mnist_pipeline.plumbing.errors import PipelineError
-from mnist_pipeline.plumbing.files import atomic_dir, atomic_file
+from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, RUN_FILE, Workspace
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
+from mnist_pipeline.tracking import server
 
 if TYPE_CHECKING:
     from mnist_pipeline.learn.listener import EpochListener
@@ -53,8 +53,9 @@ def train_stage(
     from mnist_pipeline.plumbing.side_process import SideProcess
     from mnist_pipeline.tracking.background import BackgroundRun
 
-    # Bad data fails here, before the slow imports.
+    # Bad data and a tracking server that is down fail here, before the slow imports and any training.
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    server.check_reachable(server.tracking_uri(config.tracking, workspace))
 
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking/background.py)."""
@@ -74,7 +75,7 @@ def train_stage(
         BackgroundRun(open_run) as background,
     ):
         with phase("import_tensorflow"):
-            from mnist_pipeline.learn.training import fit, predict
+            from mnist_pipeline.learn.training import fit, predict, save
         run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
@@ -87,10 +88,11 @@ def train_stage(
         run.log_metrics({"train_seconds": time.perf_counter() - started})
         if figures_dir is not None:
             drawing.start("drawing the training curves", plots.write_training_figures, history, figures_dir)
-        with atomic_dir(model_dir) as tmp:
+        with atomic_dir(model_dir, workspace.scratch_dir) as tmp:
             probabilities = predict(model, test.x)
-            model.save(tmp / MODEL_FILE)
+            save(model, tmp / MODEL_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
+            run.set_tags({artifacts.MODEL_DIGEST_TAG: folder_digest(tmp)})
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_file)
             run.log_artifact(history_file, artifacts.REPORTS)
@@ -98,7 +100,6 @@ def train_stage(
             if figures_dir is not None:
                 run.log_artifacts(figures_dir, artifacts.FIGURES)
             background.wait()
-            (tmp / RUN_FILE).write_text(json.dumps({"run_id": background.run_id}) + "\n")
         return background.run_id
 
 

@@ -37,8 +37,8 @@ from mnist_pipeline.plumbing.files import exclusive_lock
 from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, tracking_uri, unreachable
 
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 MODEL_ARTIFACT = "model"
 # Makes `mlflow ui` open the experiment on its training-runs view rather than the GenAI one.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -52,11 +52,6 @@ LOCK_SUFFIX = ".lock"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def tracking_uri(config: TrackingConfig, workspace: Workspace) -> str:
-    """$MLFLOW_TRACKING_URI, else `tracking.uri`, else the workspace's embedded store."""
-    return os.environ.get(TRACKING_URI_ENV) or config.uri or f"sqlite:///{workspace.store_file}"
-
-
 def _store_call(func: F) -> F:
     """An MLflow call: timed for profiles, and never cut in half by Ctrl-C or SIGTERM (interrupts.py)."""
     return timed("mlflow")(uninterrupted()(func))
@@ -66,7 +61,7 @@ def _store_call(func: F) -> F:
 def ensure_experiment(config: TrackingConfig, workspace: Workspace) -> str:
     """Create the store and experiment if needed (once, before any run) and return its id."""
     uri = tracking_uri(config, workspace)
-    _bound_http_retries()
+    bound_http_retries()
     _use_uri(uri)
     try:
         with _creation_lock(uri):
@@ -84,10 +79,7 @@ def ensure_experiment(config: TrackingConfig, workspace: Workspace) -> str:
                 return found.experiment_id
     except (MlflowException, OSError) as exc:
         if _unreachable(exc):
-            raise PipelineError(
-                f"MLflow tracking server {uri} is not reachable ({_unreachable(exc)}): start it, or point "
-                f"{TRACKING_URI_ENV} / tracking.uri at a running one"
-            ) from None
+            raise unreachable(uri, _unreachable(exc)) from None
         raise PipelineError(
             f"MLflow store {uri} is not usable ({one_line(exc, 300)}); check {TRACKING_URI_ENV} / tracking.uri"
         ) from None
@@ -266,7 +258,10 @@ def git_tags(workspace: Workspace) -> dict[str, str]:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return {}
-    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(git("status", "--porcelain"))).lower()}
+    return {
+        "mlflow.source.git.commit": commit,
+        "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
+    }
 
 
 def _requirements() -> list[str]:
@@ -284,14 +279,6 @@ def _requirements() -> list[str]:
 
 PARENT_TAG = "mlflow.parentRunId"
 RUN_KIND_TAG = "run_kind"  # "sweep" for a sweep's parent run
-# MLflow retries a request for minutes by default (7 retries, backoff factor 2, 120 s
-# timeout); a tracking server that is down must fail a run in seconds. Set in the
-# environment, these variables win.
-HTTP_LIMITS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-}
 
 
 def store_exists(config: TrackingConfig, workspace: Workspace) -> bool:
@@ -311,11 +298,6 @@ def _unreachable(exc: BaseException) -> str:
         if symptom in text:
             return reason
     return ""
-
-
-def _bound_http_retries() -> None:
-    for name, value in HTTP_LIMITS.items():
-        os.environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)
@@ -411,6 +393,18 @@ def find_runs(config: TrackingConfig, workspace: Workspace, *, parent_id: str | 
             [experiment_id], filter_string=query, max_results=5000, order_by=["attributes.start_time DESC"]
         )
         return [_record(run) for run in found]
+
+
+def latest_finished_run(config: TrackingConfig, workspace: Workspace, tag: str, value: str) -> str | None:
+    """The id of the newest FINISHED run of the experiment tagged `tag` = `value`, if any."""
+    with _store(config, workspace, "search the runs") as (client, experiment_id):
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    return found[0].info.run_id if found else None
 
 
 def get_run(config: TrackingConfig, workspace: Workspace, run_id: str) -> RunRecord:

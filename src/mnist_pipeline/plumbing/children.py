@@ -1,0 +1,52 @@
+"""Child processes that die with their parent, however the parent dies, and stay quiet on a signal.
+
+A child the kernel does not tie to its parent outlives a SIGKILL of that parent (parent PID 1,
+holding memory, blocked on a pipe nobody writes). `die_with_parent` ties it: on Linux the
+kernel signals the child when its parent exits (`prctl(PR_SET_PDEATHSIG)`); elsewhere a
+daemon thread in the child watches its parent's PID. `quiet_child` leaves Ctrl-C and
+SIGTERM to the parent, which prints the one line and ends its children itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Resolved in the parent: a child between fork and exec should do as little as it can.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Make this process get `signum` when process `parent` (its parent) exits; exit now if it
+    already has (it died between the fork and this call)."""
+    if _prctl is None or _prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+        threading.Thread(target=_watch, args=(parent, signum), daemon=True, name="watch-parent").start()
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signum)
+
+
+def _watch(parent: int, signum: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signum)
+
+
+def tied_to_this_process(signum: int = signal.SIGKILL) -> Callable[[], None]:
+    """A `preexec_fn` for `subprocess`: the command it starts dies (with `signum`) when this process does."""
+    return functools.partial(die_with_parent, os.getpid(), signum)
+
+
+def quiet_child(parent: int) -> None:
+    """First call in a worker process: tied to `parent`; Ctrl-C (sent to the whole terminal
+    group) ignored, SIGTERM ending it at once without a traceback. The parent reports the signal."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -1,0 +1,67 @@
+"""A pytest plugin (loaded by conftest.py): the suite fails if any test leaves a process behind.
+
+On Linux this pytest process becomes a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`): a
+process orphaned anywhere below it, say the picture child of a stage a test SIGKILLed, is
+re-parented to it instead of to PID 1, so `descendants()` sees everything the tests started.
+After each test the new ones are noted with the test's id; whatever is still alive when the
+session ends is listed, killed, and fails the run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import psutil
+import pytest
+
+_PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+_first_seen: dict[int, str] = {}  # pid -> the test after which it was first seen
+
+
+def descendants() -> list[psutil.Process]:
+    """This process's live descendants; zombies (finished, not yet reaped) are reaped, not counted."""
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                if child.ppid() == os.getpid():
+                    os.waitpid(child.pid, os.WNOHANG)
+                continue
+            alive.append(child)
+        except (psutil.NoSuchProcess, ChildProcessError):
+            continue
+    return alive
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    yield
+    for process in descendants():
+        _first_seen.setdefault(process.pid, item.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaked = descendants()
+    if not leaked:
+        return
+    lines = []
+    for process in leaked:
+        try:
+            command = " ".join(process.cmdline())[:200]
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+        lines.append(f"  pid {process.pid} ({command}), first seen after {_first_seen.get(process.pid, '?')}")
+    psutil.wait_procs(leaked, timeout=10)
+    descendants()  # reap them
+    if lines:
+        sys.stderr.write("\nerror: tests left processes running (now killed):\n" + "\n".join(lines) + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
