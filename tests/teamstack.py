@@ -3,17 +3,20 @@ and stopped by PID at the end: PostgreSQL, `rclone serve s3` and `mlflow server`
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from conftest import REPO
@@ -68,15 +71,18 @@ def _postgres_installed() -> bool:
     return bool(shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")))
 
 
-def _reachable_by_postgres(folder: Path, top: Path) -> None:
+def _reachable_by_postgres(folder: Path) -> None:
     """Run as root, PostgreSQL runs as `postgres`, which must be able to walk down to its data:
-    pytest makes its temporary folders private to root."""
+    pytest makes its temporary folders private to root, `pytest-of-root` included (pytest
+    makes that one private again when the next session starts). Stops at the system temp
+    folder, which everyone may walk."""
     if os.geteuid() != 0:
         return
+    top = Path(tempfile.gettempdir()).resolve()
     for parent in [folder, *folder.parents]:
-        parent.chmod(parent.stat().st_mode | 0o011)
-        if parent == top:
+        if parent == top or parent == Path(parent.anchor):
             break
+        parent.chmod(parent.stat().st_mode | 0o011)
 
 
 def stack_command(action: str, folder: Path) -> subprocess.CompletedProcess[str]:
@@ -91,7 +97,7 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         pytest.skip("PostgreSQL's server binaries are not installed (apt-get install postgresql)")
     folder = tmp_path_factory.mktemp("team") / "stack"
     folder.mkdir()
-    _reachable_by_postgres(folder, tmp_path_factory.getbasetemp())
+    _reachable_by_postgres(folder)
     started = stack_command("up", folder)
     try:
         assert started.returncode == 0, started.stderr[-3000:]
@@ -104,8 +110,13 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` still runs; a zombie (dead, but re-parented to this pytest, a child
+    subreaper, and not yet reaped) is reaped and counts as stopped."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    except psutil.NoSuchProcess:
         return False
     return True
