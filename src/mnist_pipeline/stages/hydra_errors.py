@@ -2,7 +2,7 @@
 `mnist-pipeline params`, the check_params stage of `dvc repro`, and the sweep entry point.
 
 Hydra reports them as a traceback (a YAML syntax error: about 110 lines) or as a block that
-ends with its config search path; the user needs the file and line, or the valid choices.
+ends with the folders it looked in; the user needs the file and line, or the valid choices.
 """
 
 from __future__ import annotations
