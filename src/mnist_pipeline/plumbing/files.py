@@ -15,6 +15,13 @@ from pathlib import Path
 from mnist_pipeline.plumbing.errors import DiskFullError
 
 
+def shown(path: Path) -> str:
+    """`path` for a message: relative to the current folder (the repository root, where the
+    commands run) when inside it, else as given."""
+    relative = os.path.relpath(path.resolve())
+    return str(path) if relative.startswith("..") else relative
+
+
 def folder_digest(folder: Path) -> str:
     """SHA-256 over a folder's files (relative names and bytes, in name order): the same
     content gives the same digest wherever the folder is."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from mnist_pipeline.predict.imageprep import IMAGE_SUFFIXES, prepare, save_pixel
 # `models:/NAME@alias`, `models:/<model_id>`, `runs:/<run_id>/model`, any other `scheme:/...`;
 # two letters at least, so a Windows drive (`C:\\`) is a path.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # a legacy `.h5` model
+KERAS_CONFIG = "config.json"  # the model's architecture, in every `.keras` archive
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,30 @@ def load_model(spec: str) -> Any:
         path = path / MODEL_FILE
     if not path.is_file():
         raise DataError(f"no model at {path}: train one (`dvc repro train`) or pass --model FILE.keras or a model URI")
+    _check_model_file(path)
     import keras
 
     try:
         return keras.saving.load_model(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot load the Keras model {path} ({one_line(exc)}); give a `.keras` file") from None
+
+
+def _check_model_file(path: Path) -> None:
+    """Refuse a file Keras cannot load before TensorFlow is imported (seconds, and its log lines):
+    Keras 3 loads a `.keras` zip archive holding `config.json`, or a legacy HDF5 file."""
+    fix = "give a .keras file saved by Keras (e.g. the train stage's models/model.keras) or a model URI"
+    with path.open("rb") as file:
+        if file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+            return
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a Keras model (not a .keras zip archive: cut short, or another file); {fix}")
+    with zipfile.ZipFile(path) as archive:
+        if KERAS_CONFIG not in archive.namelist():
+            raise DataError(f"{path} is not a Keras model (a zip archive without {KERAS_CONFIG}); {fix}")
+        damaged = archive.testzip()
+    if damaged is not None:
+        raise DataError(f"{path} is a damaged Keras model ({damaged} fails its checksum); {fix}")
 
 
 def _store_uri() -> str:

@@ -59,7 +59,7 @@ def evaluate_stage(
             drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, figures_dir)
         with phase("import_mlflow"):
             from mnist_pipeline.tracking import store
-        from mnist_pipeline.learn.evaluation import per_class_report
+        from mnist_pipeline.learn.evaluation import macro_f1, per_class_report
         from mnist_pipeline.tracking import registry
 
         run_id = run_id or run_of_model(config, workspace, model_dir)
@@ -73,7 +73,7 @@ def evaluate_stage(
                 f"{artifacts.REPORTS}/confusion_matrix.json",
             )
             report = per_class_report(result.confusion_matrix())
-            run.log_metrics({"test_macro_f1": sum(row["f1"] for row in report) / len(report)})
+            run.log_metrics({"test_macro_f1": macro_f1(report)})
             if per_class_file is not None:
                 write_rows(report, per_class_file)
                 run.log_artifact(per_class_file, artifacts.REPORTS)
