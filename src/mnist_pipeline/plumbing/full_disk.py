@@ -23,6 +23,8 @@ from mnist_pipeline.plumbing.errors import DiskFullError
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 # What SQLite says when a write finds no room (its SQLITE_FULL), whichever wrapper carries it.
 _SQLITE_FULL = "database or disk is full"
+# NumPy's `np.save` (ndarray.tofile) raises an OSError without an errno when a write falls short.
+_NUMPY_FULL = "Not enough free space to write"
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -42,7 +44,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def _disk_full_error(exc: BaseException) -> BaseException | None:
     for link in _chain(exc):
-        if isinstance(link, OSError) and link.errno in _FULL_ERRNOS:
+        if isinstance(link, OSError) and (link.errno in _FULL_ERRNOS or str(link).startswith(_NUMPY_FULL)):
             return link
         if isinstance(link, sqlite3.Error) and (
             getattr(link, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or _SQLITE_FULL in str(link)

@@ -106,12 +106,14 @@ def load_probabilities(model_dir: Path) -> np.ndarray:
 
 
 def run_of_model(config: PipelineConfig, workspace: Workspace, model_dir: Path) -> str:
-    """The finished training run whose saved folder is `model_dir`, byte for byte (the newest,
-    if the same config and seed were trained more than once)."""
+    """The training run whose saved folder is `model_dir`, byte for byte (the newest, if the same
+    config and seed were trained more than once). The train stage tags a run with the folder's
+    digest only once all else is logged, so a run whose evaluation failed (a full disk, say) is
+    found again, whatever status that failure left it in."""
     from mnist_pipeline.tracking import store
 
     digest = folder_digest(model_dir)
-    run_id = store.latest_finished_run(config.tracking, workspace, artifacts.MODEL_DIGEST_TAG, digest)
+    run_id = store.latest_run_tagged(config.tracking, workspace, artifacts.MODEL_DIGEST_TAG, digest)
     if run_id is None:
         where = store.tracking_uri(config.tracking, workspace)
         raise DataError(f"{model_dir} was not saved by a finished training run in {where}: rerun `dvc repro train`")

@@ -100,13 +100,15 @@ def train_stage(
             probabilities = predict(model, test.x)
             save(model, tmp / MODEL_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
-            run.set_tags({artifacts.MODEL_DIGEST_TAG: folder_digest(tmp)})
+            digest = folder_digest(tmp)
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_tmp)
             run.log_artifact(history_tmp, artifacts.REPORTS)
             drawing.wait()
             if figures_dir is not None:
                 run.log_artifacts(figures_tmp, artifacts.FIGURES)
+            # Last: a run with this tag has logged everything (evaluate.run_of_model relies on it).
+            run.set_tags({artifacts.MODEL_DIGEST_TAG: digest})
             background.wait()
         return background.run_id
 

@@ -466,12 +466,12 @@ def find_runs(config: TrackingConfig, workspace: Workspace, *, parent_id: str | 
         return [_record(run) for run in found]
 
 
-def latest_finished_run(config: TrackingConfig, workspace: Workspace, tag: str, value: str) -> str | None:
-    """The id of the newest FINISHED run of the experiment tagged `tag` = `value`, if any."""
+def latest_run_tagged(config: TrackingConfig, workspace: Workspace, tag: str, value: str) -> str | None:
+    """The id of the newest run of the experiment tagged `tag` = `value`, whatever its status, if any."""
     with _store(config, workspace, "search the runs") as (client, experiment_id):
         found = client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+            filter_string=f"tags.`{tag}` = '{value}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
