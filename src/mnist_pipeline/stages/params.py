@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from mnist_pipeline.config import flatten, load_params
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, Workspace
 
 CONFIG_NAME = "config"  # conf/config.yaml, the root config
@@ -98,7 +99,7 @@ def check(workspace: Workspace, record: Path | None = None) -> str:
     on success write `record`, if given."""
     message = _check(workspace)
     if record is not None:
-        with atomic_file(record) as tmp:
+        with reporting_disk_full(record), atomic_file(record) as tmp:
             tmp.write_text(CHECKED)
     return message
 
