@@ -13,6 +13,7 @@ hard-killed is recognised and closed as KILLED by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
@@ -210,9 +211,10 @@ class TrackedRun:
         try:
             mlflow.keras.log_model(model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements())
         except BaseException:
-            failed = mlflow.last_logged_model()  # this thread's: the one that just failed, if it was created
-            if failed is not None and (before is None or failed.model_id != before.model_id):
-                _remove_local_artifacts(failed.artifact_location)
+            with contextlib.suppress(MlflowException):  # the store may not even answer: the first error counts
+                failed = mlflow.last_logged_model()  # this thread's: the one that just failed, if it was created
+                if failed is not None and (before is None or failed.model_id != before.model_id):
+                    _remove_local_artifacts(failed.artifact_location)
             raise
 
 
