@@ -6,6 +6,7 @@ there is room again. (The download stage's case is in tests/data/test_download_f
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from conftest import REPO, copy_repo, fill_disk, pipeline_env, run, set_conf, stage_command
 from mnist_pipeline.config import TrackingConfig
+from mnist_pipeline.plumbing.errors import DiskFullError
+from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.workspace import DVC_ROOT_ENV, Workspace
 from mnist_pipeline.tracking import store
 
@@ -39,6 +42,51 @@ def test_a_full_disk_while_preprocessing_names_the_output_and_the_next_run_succe
     small_disk("80m")
     run(command, REPO, pipeline_env(mnist_mirror))
     assert sorted(p.name for p in out.iterdir())[:3] == ["x_test.npy", "x_train.npy", "x_val.npy"]
+
+
+def test_a_tracked_run_on_a_full_artifact_store_fails_whole(
+    small_disk: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process, on the real MLflow store: the logging call that found no room leaves none
+    of its files (two of 600 kB on 1 MB), what was logged before stays, and the run is FAILED."""
+    monkeypatch.delenv(store.TRACKING_URI_ENV, raising=False)
+    artifacts, workspace = small_disk("1m", "mlartifacts"), Workspace(tmp_path)
+    big = tmp_path / "big"
+    big.mkdir()
+    for name in ("a.bin", "b.bin"):
+        (big / name).write_bytes(b"\1" * 600_000)
+    with (
+        pytest.raises(DiskFullError) as raised,
+        reporting_disk_full(*workspace.working_places),
+        store.pipeline_run(TRACKING, workspace) as run,
+    ):
+        run.log_dict({"kept": True}, "config/small.json")
+        run.log_artifacts(big, "big")
+    assert str(raised.value) == f"{artifacts}: {FREE}"
+    kept = f"{run.run_id}/artifacts/config/small.json"
+    assert list(files_under(artifacts)) == [kept]
+    assert json.loads((artifacts / kept).read_text()) == {"kept": True}
+    assert store.get_run(TRACKING, workspace, run.run_id).status == "FAILED"
+
+
+def test_a_tracked_run_on_a_full_store_is_one_line_without_mlflow_tracebacks(
+    small_disk: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite's "database or disk is full", three wrappers deep, names mlflow.db; MLflow's own
+    logged traceback of it is dropped."""
+    monkeypatch.delenv(store.TRACKING_URI_ENV, raising=False)
+    workspace = Workspace(small_disk("2m"))
+    store.ensure_experiment(TRACKING, workspace)
+    fill_disk(workspace.store_root, leave_kib=60)
+    with (
+        pytest.raises(DiskFullError) as raised,
+        reporting_disk_full(*workspace.working_places),
+        store.pipeline_run(TRACKING, workspace) as run,
+    ):
+        for step in range(1000):
+            run.log_metrics({f"metric_{i}": 0.5 for i in range(500)}, step=step)
+    assert str(raised.value) == f"{workspace.store_file}: {FREE}"
+    assert "SQLAlchemy" not in caplog.text and "Traceback" not in caplog.text
 
 
 @pytest.fixture(scope="module")
