@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from mnist_pipeline.config import flatten, load_params
 from mnist_pipeline.plumbing.errors import ConfigError
 from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, Workspace
 from mnist_pipeline.stages.hydra_errors import conf_errors
 
@@ -85,7 +86,7 @@ def check(workspace: Workspace, record: Path | None = None) -> str:
     on success write `record`, if given."""
     message = _check(workspace)
     if record is not None:
-        with atomic_file(record) as tmp:
+        with reporting_disk_full(record), atomic_file(record) as tmp:
             tmp.write_text(CHECKED)
     return message
 

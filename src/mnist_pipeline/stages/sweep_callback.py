@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_pipeline.config import METRIC_MODES, TrackingConfig, flatten, validate
+from mnist_pipeline.plumbing.children import die_with_parent
 from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file, shown
@@ -55,6 +57,7 @@ class SweepState:
     experiment: str
     parent_run_id: str | None
     shared_data: str | None
+    launcher_pid: int  # the sweep's own process: a job running elsewhere is a pool's worker
 
     def tracking(self) -> TrackingConfig:
         return TrackingConfig(uri=self.uri, experiment=self.experiment)
@@ -98,6 +101,10 @@ class MlflowSweepCallback(Callback):
         job_dir = Path(config.hydra.runtime.output_dir)
         try:
             state = _read_state(config)
+            if state is not None and os.getpid() != state.launcher_pid:
+                # A worker of the launcher's pool (joblib's loky, submitit_local) outlives a
+                # SIGKILLed sweep, training on, unless tied to it (plumbing/children.py).
+                die_with_parent(os.getppid())
             run_id = self._create_child(config, state, job_dir) if state else None
         except Exception as exc:  # a broken job config must fail its own run, not the sweep
             _say(f"job {_job_number(config)}: no MLflow run created ({one_line(exc, 300)}); the job opens its own")
@@ -187,6 +194,7 @@ class MlflowSweepCallback(Callback):
             base.tracking.experiment,
             parent_id,
             str(shared) if shared else None,
+            os.getpid(),
         )
         with atomic_file(folder / STATE_FILE) as tmp:
             tmp.write_text(json.dumps(asdict(state)) + "\n")
