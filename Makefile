@@ -6,8 +6,10 @@
 PYTHON ?=
 VENV ?= .venv
 EXTRAS ?= dev,optuna,team,cluster
-# `make test PYTEST_ARGS='-m "not slow"'`: the fast suite.
+# `make test PYTEST_ARGS='-m "not slow"'`: the fast suite. TEST_WORKERS: pytest-xdist processes
+# (each test file runs whole on one of them); 0 runs everything in this one process.
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 LOCK_ARGS ?=
 BIN := $(abspath $(VENV))/bin
 # One stamp per PYTHON asked for: asking for another one rebuilds VENV with it.
@@ -35,8 +37,8 @@ pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train
 params: install ## Regenerate params.yaml from conf/ after editing conf/
 	$(BIN)/mnist-pipeline params
 
-test: install ## Run the test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install ## Run the test suite (on TEST_WORKERS=2 processes)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install ## Lint, format-check (ruff) and check the package's layering (import-linter)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
