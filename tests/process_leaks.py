@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from multiprocessing import resource_tracker
 
 import psutil
 import pytest
@@ -23,9 +24,15 @@ _from_workers: list[str] = []
 
 
 def descendants() -> list[psutil.Process]:
-    """This process's live descendants; zombies (finished, not yet reaped) are reaped, not counted."""
+    """This process's live descendants; zombies (finished, not yet reaped) are reaped, not counted.
+    Not counted either: this process's own multiprocessing resource tracker, which lives as long as
+    the process by design (it starts once something here spawns a process, e.g. a side process
+    under an xdist worker, whose threads rule out fork)."""
     alive = []
+    own_tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
     for child in psutil.Process().children(recursive=True):
+        if child.pid == own_tracker:
+            continue
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
                 if child.ppid() == os.getpid():
@@ -51,12 +58,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    lines = _kill_leftovers()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: the controller reports for all of them
-        workeroutput[_WORKER_KEY] = lines
+        workeroutput[_WORKER_KEY] = _kill_leftovers()
         return
-    lines += _from_workers
+    # The xdist controller runs no test (its children are the workers, exiting now): it reports theirs.
+    distributing = session.config.pluginmanager.has_plugin("dsession")
+    lines = _from_workers if distributing else _kill_leftovers()
     if lines:
         sys.stderr.write("\nerror: tests left processes running (now killed):\n" + "\n".join(lines) + "\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -7,10 +7,15 @@ from pathlib import Path
 import pytest
 
 TESTS = """
-import subprocess, sys
+import multiprocessing, subprocess, sys
 
 def test_waits_for_its_child():
     subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+def test_spawns_and_joins_a_process():  # starts the runner's own resource tracker, which stays
+    process = multiprocessing.get_context("spawn").Process(target=print)
+    process.start()
+    process.join()
 """
 LEAKY_TEST = """
 def test_leaves_a_sleeper():
@@ -31,7 +36,7 @@ def test_a_test_that_leaves_a_process_fails_the_suite(suite: pytest.Pytester, wo
     suite.makepyfile(test_leaky=TESTS + LEAKY_TEST)
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*2 passed*"])
+    result.stdout.fnmatch_lines(["*3 passed*"])
     assert result.stderr.lines[-2] == "error: tests left processes running (now killed):"
     result.stderr.fnmatch_lines(
         ["  pid * (* -c import time; time.sleep(600)), first seen after test_leaky.py::test_leaves_a_sleeper"]
