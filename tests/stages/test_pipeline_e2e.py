@@ -75,7 +75,8 @@ def test_one_mlflow_run_spans_train_and_evaluate(repo: tuple[Path, dict[str, str
     assert tracked.data.tags["mlflow.source.git.commit"]
     assert len(client.get_metric_history(tracked.info.run_id, "val_accuracy")) == 1
     models = client.search_logged_models([experiment.experiment_id])
-    assert [m.source_run_id for m in models] == [tracked.info.run_id]
+    assert sorted(m.name for m in models) == ["model", "model_onnx"]  # Keras, and its ONNX export
+    assert {m.source_run_id for m in models} == {tracked.info.run_id}
 
 
 def test_second_repro_runs_nothing(repo: tuple[Path, dict[str, str], str]) -> None:

@@ -21,7 +21,7 @@ from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, Workspace
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
 from mnist_pipeline.tracking import server
 
@@ -75,6 +75,7 @@ def train_stage(
         BackgroundRun(open_run) as background,
     ):
         with phase("import_tensorflow"):
+            from mnist_pipeline.learn.onnx_export import export_onnx
             from mnist_pipeline.learn.training import fit, predict, save
         run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
@@ -91,9 +92,12 @@ def train_stage(
         with atomic_dir(model_dir, workspace.scratch_dir) as tmp:
             probabilities = predict(model, test.x)
             save(model, tmp / MODEL_FILE)
+            with phase("onnx_export"):
+                export_onnx(model, tmp / ONNX_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
             run.set_tags({artifacts.MODEL_DIGEST_TAG: folder_digest(tmp)})
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
+            run.log_onnx_model(tmp / ONNX_FILE, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_file)
             run.log_artifact(history_file, artifacts.REPORTS)
             drawing.wait()
