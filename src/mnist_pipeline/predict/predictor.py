@@ -80,7 +80,9 @@ def model_file(spec: str | None, keras: bool = False) -> Path:
                 f"run `dvc repro train` to export it, or pass --keras to use {folder / MODEL_FILE}"
             )
     if not path.is_file():
-        raise DataError(f"no model at {path}: train one (`dvc repro train`) or pass --model FILE.onnx|FILE.keras or a model URI")
+        raise DataError(
+            f"no model at {path}: train one (`dvc repro train`) or pass --model FILE.onnx|FILE.keras or a model URI"
+        )
     return path
 
 
@@ -99,9 +101,8 @@ def model_loader(spec: str | None, keras: bool = False) -> Callable[[], runtimes
 
 def _store_uri() -> str:
     """$MLFLOW_TRACKING_URI, else the MLflow store this repository's pipeline logs to."""
-    from mnist_pipeline.tracking import store
-
     from mnist_pipeline.config import load_params  # OmegaConf: only for a model URI
+    from mnist_pipeline.tracking import store
 
     environment = os.environ.get(store.TRACKING_URI_ENV)
     if environment:

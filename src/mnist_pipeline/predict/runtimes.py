@@ -30,9 +30,7 @@ class OnnxClassifier:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: no notices on stderr
         try:
-            self._session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own untyped errors for a bad file
             raise DataError(f"cannot load the ONNX model {path} ({one_line(exc)}); give a `.onnx` file") from None
         self._input = self._session.get_inputs()[0].name
