@@ -1,6 +1,6 @@
 """The same config and seed give the same bytes for every DVC output (the ONNX export of the
-model among them): a forced re-run of the pipeline leaves dvc.lock (and so `git status`) as committed, and a run is tagged dirty only
-when a tracked file differs, not for an untracked one."""
+model among them): a forced re-run of the pipeline leaves dvc.lock (and so `git status`) as
+committed, and a run is tagged dirty only when a tracked file differs, not for an untracked one."""
 
 from __future__ import annotations
 
