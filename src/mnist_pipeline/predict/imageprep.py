@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageOps
 
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, scale_images
@@ -44,9 +43,10 @@ FILES_PER_WORKER = 200
 def load_grayscale(path: Path) -> np.ndarray:
     """Any PNG/JPEG/BMP (any mode, EXIF-rotated, transparent or not) as float 0-255 luminance."""
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
+        with Image.open(path) as image:
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to turn
             image.load()
+            return _luminance(image)
     except FileNotFoundError:
         raise DataError("no such file") from None
     except IsADirectoryError:
@@ -55,6 +55,9 @@ def load_grayscale(path: Path) -> np.ndarray:
         raise DataError("not an image Pillow can read; give a PNG, JPEG or BMP file") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"unreadable image ({one_line(exc)}); give a PNG, JPEG or BMP file") from None
+
+
+def _luminance(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(image, dtype=np.float64)
         top = values.max()
@@ -146,8 +149,19 @@ def thicken(ink: np.ndarray, width: float | None = None) -> np.ndarray:
     grown = np.zeros((ink.shape[0] + 2 * grow, ink.shape[1] + 2 * grow))  # room for the strokes to grow outwards
     grown[grow:-grow, grow:-grow] = ink
     for axis in (0, 1):  # a square max filter, one axis at a time
-        grown = sliding_window_view(grown, grow + 1, axis=axis).max(axis=-1)
+        grown = _running_max(grown, grow + 1, axis)
     return grown
+
+
+def _running_max(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """The maximum of each `size` consecutive values along `axis` (a sliding window's max,
+    `sliding_window_view(values, size, axis).max(-1)`), as `size` shifted slices: no window copies."""
+    along = np.moveaxis(values, axis, 0)  # a view: slices of its first axis are views too
+    length = along.shape[0] - size + 1
+    result = along[:length].copy()
+    for shift in range(1, size):
+        np.maximum(result, along[shift : shift + length], out=result)
+    return np.moveaxis(result, 0, axis)
 
 
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:
