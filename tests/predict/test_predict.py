@@ -126,7 +126,8 @@ def test_console_script_prints_one_line_per_image(small_cnn: TrainedModel, tmp_p
     draw_strokes(0, size=(300, 200), width=16).save(tmp_path / "zero.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     done = run(
-        ["mnist-pipeline", "predict", "zero.png", "broken.jpg", "--model", str(small_cnn.model_file)],
+        # The model folder: its ONNX export, as by default (no TensorFlow start-up in the process).
+        ["mnist-pipeline", "predict", "zero.png", "broken.jpg", "--model", str(small_cnn.model_file.parent)],
         tmp_path,
         pipeline_env(mnist_mirror),
         check=False,
