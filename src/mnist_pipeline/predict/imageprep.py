@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, scale_images
+from mnist_pipeline.plumbing.children import quiet_child
 from mnist_pipeline.plumbing.errors import DataError, PipelineError, one_line
 from mnist_pipeline.plumbing.files import atomic_file
 
@@ -214,7 +215,8 @@ def prepare_many(paths: list[Path]) -> list[np.ndarray | PipelineError]:
     workers = min(_cores(), len(paths) // FILES_PER_WORKER)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [pixels_or_error(path) for path in paths]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # quiet_child: tied to this process, Ctrl-C left to it, and the SIGTERM that ends the pool silent.
+    with multiprocessing.get_context("fork").Pool(workers, quiet_child, (os.getpid(),)) as pool:
         return pool.map(pixels_or_error, paths, chunksize=max(1, len(paths) // (8 * workers)))
 
 
