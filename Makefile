@@ -6,8 +6,10 @@
 PYTHON ?=
 VENV ?= .venv
 EXTRAS ?= dev,optuna,team,cluster
-# `make test PYTEST_ARGS='-m "not slow"'`: the fast suite.
+# `make test PYTEST_ARGS='-m "not slow"'`: the fast suite. TEST_WORKERS: pytest-xdist processes
+# (each test file runs whole on one of them); 0 runs everything in this one process.
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 LOCK_ARGS ?=
 BIN := $(abspath $(VENV))/bin
 # One stamp per PYTHON asked for: asking for another one rebuilds VENV with it.
@@ -17,7 +19,7 @@ export PYTHON VENV EXTRAS
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline params test lint ui bench lock clean stack-up stack-down
+.PHONY: help install pipeline params test lint mutants ui bench lock clean stack-up stack-down
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,11 +37,14 @@ pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train
 params: install ## Regenerate params.yaml from conf/ after editing conf/
 	$(BIN)/mnist-pipeline params
 
-test: install ## Run the test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install ## Run the test suite (on TEST_WORKERS=2 processes)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install ## Lint, format-check (ruff) and check the package's layering (import-linter)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+
+mutants: install ## Break src/ one line at a time in a temporary copy (8 mutants, ~2 min); fails if the fast tests miss one
+	$(BIN)/python scripts/mutants.py
 
 ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts

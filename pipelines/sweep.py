@@ -3,8 +3,9 @@
 Each job trains and evaluates on the pipeline's processed data into its own MLflow run,
 nested under the sweep's parent run (see `mnist_pipeline.stages.sweep_callback`), and returns
 the sweep metric (default: validation accuracy), the value a Hydra sweeper such as
-Optuna optimises. A job that fails raises, so that Hydra marks it failed and the sweep
-exits non-zero once the other jobs are done. Ctrl-C or SIGTERM stop the whole sweep: the
+Optuna optimises. A job that fails is one line on stderr (its traceback goes to the job's
+log file) and the sweep exits 1 once the other jobs are done; a YAML error in conf/ or an
+unknown option (`model=resnet`) is one line before any job starts. Ctrl-C or SIGTERM stop the whole sweep: the
 job's run ends KILLED, later jobs do not start, and the exit status is 130 or 143.
 """
 
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from mnist_pipeline.config import validate
 from mnist_pipeline.plumbing.entry import exit_on_interrupt
 from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.stages.hydra_errors import run_hydra_app
 from mnist_pipeline.stages.sweep_callback import sweep_metric
 from mnist_pipeline.stages.sweep_job import run_job
 
@@ -29,4 +31,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

@@ -111,14 +111,26 @@ def _save(stack: Stack) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` still runs. A zombie has exited: a child of this process is reaped; one
+    re-parented elsewhere (to a subreaper such as a test runner, once `up` has exited) waits
+    for its new parent to reap it, and must not hold `down` up until its timeout."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    try:  # a zombie child of this process is gone too
+    try:
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except ChildProcessError:
-        return True
+        return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Linux's process state (`/proc/<pid>/stat`, the field after the command name); elsewhere
+    no subreaper keeps zombies of ours, so none is seen."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _pg_binary(name: str) -> str:

@@ -219,24 +219,41 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterat
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """`small_disk("20m")` mounts a tmpfs of that size (again with a new size, as if space were
-    freed) and returns its folder; unmounted at the end. Skips where mounting is not permitted."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mounted = False
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """`small_disk("20m")` mounts a tmpfs of that size at `tmp_path/disk` (`small_disk("1m", name)`
+    at `tmp_path/name`; again with a new size, as if space were freed) and returns its folder;
+    unmounted at the end. Skips where mounting is not permitted."""
+    mounted: list[Path] = []
 
-    def mount(size: str) -> Path:
-        nonlocal mounted
-        options = f"remount,size={size}" if mounted else f"size={size}"
+    def mount(size: str, name: str = "disk") -> Path:
+        folder = tmp_path / name
+        folder.mkdir(parents=True, exist_ok=True)
+        options = f"remount,size={size}" if folder in mounted else f"size={size}"
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True
         )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
-        mounted = True
+        if folder not in mounted:
+            mounted.append(folder)
         return folder
 
     yield mount
-    if mounted:
-        subprocess.run(["umount", str(folder)], check=True)
+    for folder in reversed(mounted):
+        # Lazily where this process still holds a file there (MLflow keeps its SQLite store open).
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+FILLER = "filler"
+
+
+def fill_disk(folder: Path, leave_kib: int) -> Path:
+    """Fill the file system of `folder` until `leave_kib` KiB are left (a file named FILLER
+    there; delete it to free the space)."""
+    filler = folder / FILLER
+    filler.unlink(missing_ok=True)
+    stats = os.statvfs(folder)
+    with filler.open("wb") as f:
+        f.write(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave_kib * 1024))
+    return filler

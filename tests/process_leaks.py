@@ -18,6 +18,8 @@ import pytest
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 _first_seen: dict[int, str] = {}  # pid -> the test after which it was first seen
+_WORKER_KEY = "process_leaks"  # what a pytest-xdist worker hands its controller
+_from_workers: list[str] = []
 
 
 def descendants() -> list[psutil.Process]:
@@ -49,9 +51,26 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    leaked = descendants()
-    if not leaked:
+    lines = _kill_leftovers()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller reports for all of them
+        workeroutput[_WORKER_KEY] = lines
         return
+    lines += _from_workers
+    if lines:
+        sys.stderr.write("\nerror: tests left processes running (now killed):\n" + "\n".join(lines) + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller, as each worker ends: what that worker found left behind."""
+    _from_workers.extend(getattr(node, "workeroutput", {}).get(_WORKER_KEY, []))
+
+
+def _kill_leftovers() -> list[str]:
+    """Kill this process's live descendants; a line for each, naming the test it outlived."""
+    leaked = descendants()
     lines = []
     for process in leaked:
         try:
@@ -62,6 +81,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines.append(f"  pid {process.pid} ({command}), first seen after {_first_seen.get(process.pid, '?')}")
     psutil.wait_procs(leaked, timeout=10)
     descendants()  # reap them
-    if lines:
-        sys.stderr.write("\nerror: tests left processes running (now killed):\n" + "\n".join(lines) + "\n")
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return lines

@@ -26,9 +26,10 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     return pytester
 
 
-def test_a_test_that_leaves_a_process_fails_the_suite(suite: pytest.Pytester) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist-workers"])
+def test_a_test_that_leaves_a_process_fails_the_suite(suite: pytest.Pytester, workers: list[str]) -> None:
     suite.makepyfile(test_leaky=TESTS + LEAKY_TEST)
-    result = suite.runpytest_subprocess("-p", "no:cacheprovider")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*2 passed*"])
     assert result.stderr.lines[-2] == "error: tests left processes running (now killed):"

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_pipeline.plumbing.errors import ConfigError
+from mnist_pipeline.plumbing.files import shown
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
@@ -211,9 +213,21 @@ def load_params(path: Path) -> PipelineConfig:
         raise ConfigError(f"{path} not found: run `mnist-pipeline params` at the repository root to create it")
     try:
         raw = OmegaConf.load(path)
-    except Exception as exc:  # yaml errors come in several classes
-        raise ConfigError(f"{path} is not valid YAML: {_first_line(exc)}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_syntax_error(exc, path)) from None
     return validate(raw)
+
+
+def yaml_syntax_error(exc: yaml.YAMLError, path: Path | None = None) -> str:
+    """`conf/model/mlp.yaml line 3, column 11: invalid YAML (expected ...)`: PyYAML's several
+    lines (and a traceback through Hydra's loader) say no more than the file, the place and the problem."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    name = Path(mark.name) if mark is not None and mark.name and not mark.name.startswith("<") else path
+    where = shown(name) if name else "a YAML file"
+    if mark is not None:
+        where += f" line {mark.line + 1}, column {mark.column + 1}"
+    problem = getattr(exc, "problem", None) or _first_line(exc)
+    return f"{where}: invalid YAML ({' '.join(str(problem).split())})"
 
 
 def to_container(config: PipelineConfig) -> dict[str, Any]:

@@ -69,8 +69,10 @@ def test_scaling_and_one_hot_match_the_reference_math() -> None:
     assert scaled.min() == 0.0 and scaled.max() == 1.0
     np.testing.assert_array_equal(scaled[0, 0, 14:, 0], np.float32(255) / np.float32(255.0))
     labels = one_hot(np.array([3, 0, 9]))
-    np.testing.assert_array_equal(labels.argmax(axis=1), [3, 0, 9])
-    assert labels.sum() == 3 and labels.dtype == np.float32
+    expected = np.zeros((3, 10), dtype=np.float32)
+    expected[0, 3] = expected[1, 0] = expected[2, 9] = 1.0  # a 1 at the digit, 0 everywhere else
+    assert labels.dtype == np.float32 and labels.shape == (3, 10)
+    np.testing.assert_array_equal(labels, expected)
 
 
 def test_validation_cut_matches_keras_validation_split() -> None:
@@ -94,6 +96,9 @@ def test_preprocess_writes_reference_splits(raw_dir: Path, tmp_path: Path) -> No
     val = load_split(tmp_path / "processed", "val")
     raw_labels = read_idx(raw_dir / "train-labels-idx1-ubyte")
     np.testing.assert_array_equal(val.y.argmax(axis=1), raw_labels[48000:])  # the *last* 20 %
+    # Stored one-hot, exactly: 1.0 at the digit and 0.0 elsewhere, float32 (what Keras' loss expects).
+    assert val.y.dtype == np.float32
+    np.testing.assert_array_equal(val.y, (raw_labels[48000:, None] == np.arange(10)).astype(np.float32))
     assert val.x.shape == (12000, 28, 28, 1) and val.x.dtype == np.float32
 
 

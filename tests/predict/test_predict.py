@@ -16,6 +16,7 @@ from PIL import Image
 from conftest import REPO, TrainedModel, pipeline_env, run
 from drawn_digits import FONTS, draw_strokes, draw_text, font_path
 from mnist_pipeline import cli
+from mnist_pipeline.predict.imageprep import prepare
 
 # Pen drawings in several sizes, pen widths, colours and backgrounds, and typeset digits.
 STYLES = [
@@ -64,7 +65,13 @@ def test_drawn_digits_are_recognised(
     wrong = {Path(r["image"]).name: r["digit"] for r in results if r["digit"] != truth[Path(r["image"]).name]}
     # The small test model reaches ~97% on MNIST; the full CNN gets these all right.
     assert len(wrong) <= 0.15 * len(truth), f"misread: {wrong}"
-    assert all(0.1 <= r["probability"] <= 1.0 for r in results)
+    # Each reported probability is the model's own softmax score of the digit it names.
+    import keras
+
+    inputs = np.stack([prepare(Path(r["image"]))[1] for r in results])
+    scores = keras.saving.load_model(small_cnn.model_file).predict(inputs, verbose=0)
+    assert [r["digit"] for r in results] == [int(d) for d in scores.argmax(axis=1)]
+    assert [r["probability"] for r in results] == pytest.approx(scores.max(axis=1).tolist(), abs=1e-6)
 
 
 def test_bad_files_are_reported_and_the_others_still_predicted(
@@ -211,3 +218,22 @@ def test_a_models_folder_without_onnx_fails_with_the_fix(
     assert "run `dvc repro train` to export it, or pass --keras" in err
     code, results = predict_json(["five.png", "--keras"], capsys)
     assert code == 0 and results[0]["digit"] == 5
+
+
+def test_a_file_that_is_not_a_keras_model_is_one_line_naming_it(
+    small_cnn: TrainedModel, tmp_path: Path, mnist_mirror: Path
+) -> None:
+    """A text file, or a .keras file cut short (an interrupted copy), fails in one line before
+    TensorFlow loads (so none of its log lines either)."""
+    draw_strokes(3).save(tmp_path / "three.png")
+    (tmp_path / "notes.txt").write_text("not a model\n")
+    whole = small_cnn.model_file.read_bytes()
+    (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])
+    fix = "give a .keras file saved by Keras (e.g. the train stage's models/model.keras) or a model URI"
+    env = pipeline_env(mnist_mirror)
+    for name in ("notes.txt", "cut.keras"):
+        done = run(["mnist-pipeline", "predict", "three.png", "--model", name], tmp_path, env, check=False)
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr == (
+            f"error: {name} is not a Keras model (not a .keras zip archive: cut short, or another file); {fix}\n"
+        )

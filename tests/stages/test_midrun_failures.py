@@ -29,6 +29,7 @@ from mnist_pipeline.tracking import store
 
 pytestmark = pytest.mark.slow
 TRAIN, EVALUATE = stage_command("train"), stage_command("evaluate")
+SWEEP = [sys.executable, "pipelines/sweep.py", "-m", "train.seed=1,2"]
 STOPPED = "nothing half-written was kept, run the command again"
 
 
@@ -172,7 +173,7 @@ def test_hard_killed_run_is_marked_killed_by_the_next_run(workspace: RepoCopy, t
 
 def test_sigterm_stops_a_sweep_in_its_first_job(workspace: RepoCopy, tmp_path: Path) -> None:
     before = {r.info.run_id for r in workspace.runs()}
-    process = workspace.start([sys.executable, "pipelines/sweep.py", "-m", "train.seed=1,2"], tmp_path)
+    process = workspace.start(SWEEP, tmp_path)
     started = workspace.wait_for_training(process, pid=process.pid)
     process.send_signal(signal.SIGTERM)
     code, stderr = finish(process, tmp_path)
@@ -291,9 +292,15 @@ def survivors(processes: list[psutil.Process]) -> list[str]:
     """Those of `processes` still running a minute after their ancestor was killed (orphans are
     re-parented to this pytest process, tests/process_leaks.py, so waiting reaps them)."""
     _, alive = psutil.wait_procs(processes, timeout=60)
+    left = []
     for process in alive:
-        process.kill()
-    return [" ".join(p.cmdline()) for p in alive if p.is_running()] if alive else []
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:  # ended, not yet reaped
+                left.append(" ".join(process.cmdline()))
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+    return left
 
 
 @pytest.mark.parametrize(
@@ -301,8 +308,10 @@ def survivors(processes: list[psutil.Process]) -> list[str]:
     [
         (TRAIN, 1),  # the picture process
         (["dvc", "repro", "train"], 2),  # the stage and its picture process
+        # Two loky workers, each training with its picture process, and loky's resource tracker.
+        ([*SWEEP, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 5),
     ],
-    ids=["train", "dvc-repro"],
+    ids=["train", "dvc-repro", "joblib-sweep"],
 )
 def test_sigkill_takes_every_child_along(
     workspace: RepoCopy, tmp_path: Path, command: list[str], children: int

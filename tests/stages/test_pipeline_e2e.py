@@ -1,10 +1,17 @@
 """`dvc repro` of the whole pipeline in a temporary copy of the repository, on real MNIST
-(a 2,000-image subset, 1 epoch), with the run read back from the copy's own MLflow store."""
+(a 2,000-image subset, 1 epoch), with the run read back from the copy's own MLflow store.
+
+Each test stands alone (`pytest -k NAME` runs it as in the whole file): what a test needs
+comes from a fixture, the first pipeline run (`repo`) or a second one with 2 epochs
+(`two_runs`), never from a test that ran before it."""
 
 from __future__ import annotations
 
+import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -19,24 +26,50 @@ def ran_stages(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    path: Path
+    env: dict[str, str]
+    output: str  # what the first `dvc repro` printed
+    metrics: dict[str, Any]  # the first run's reports/metrics.json
+
+
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> tuple[Path, dict[str, str], str]:
+def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Pipeline:
+    """The first `dvc repro`: every stage, 1 epoch, one MLflow run."""
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
     env = pipeline_env(mnist_mirror)
     set_conf(repo, "data/mnist.yaml", subset=2000)
     set_conf(repo, "train/default.yaml", epochs=1)
     run(["mnist-pipeline", "params"], repo, env)
     first = run(["dvc", "repro"], repo, {**env, "MNIST_PIPELINE_PROFILE": str(repo / "profile.jsonl")})
-    return repo, env, first.stdout
+    return Pipeline(repo, env, first.stdout, json.loads((repo / "reports/metrics.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def two_runs(repo: Pipeline) -> str:
+    """After the first run, `train.epochs=2` in conf/, `mnist-pipeline params`, `dvc repro`:
+    a second MLflow run. Returns what that `dvc repro` printed."""
+    set_conf(repo.path, "train/default.yaml", epochs=2)
+    run(["mnist-pipeline", "params"], repo.path, repo.env)
+    return run(["dvc", "repro"], repo.path, repo.env).stdout
 
 
 def store(repo: Path) -> MlflowClient:
     return MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
 
 
-def test_repro_runs_every_stage_and_writes_outputs(repo: tuple[Path, dict[str, str], str]) -> None:
-    path, _, output = repo
-    assert ran_stages(output) == list(STAGES)
+def training_runs(path: Path, epochs: str | None = None) -> list:
+    """The copy's runs, newest first; with `epochs`, only those trained for that many epochs."""
+    client = store(path)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("mnist").experiment_id], order_by=["attributes.start_time DESC"]
+    )
+    return [r for r in runs if epochs is None or r.data.params["train.epochs"] == epochs]
+
+
+def test_repro_runs_every_stage_and_writes_outputs(repo: Pipeline) -> None:
+    assert ran_stages(repo.output) == list(STAGES)
     for out in (
         "data/raw/train-images-idx3-ubyte",
         "data/processed/x_train.npy",
@@ -44,84 +77,109 @@ def test_repro_runs_every_stage_and_writes_outputs(repo: tuple[Path, dict[str, s
         "models/test_probabilities.npy",
         "reports/train_history.csv",
         "reports/predictions.csv",
+        "reports/per_class_metrics.csv",
     ):
-        assert (path / out).is_file(), out
+        assert (repo.path / out).is_file(), out
+    assert 0.70 < repo.metrics["test_accuracy"] <= 1.0  # chance is 0.10
+    assert set(repo.metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert len((repo.path / "reports/predictions.csv").read_text().splitlines()) == 10_001
+
+
+def test_reports_agree_with_scikit_learn_on_the_saved_probabilities(repo: Pipeline) -> None:
+    """metrics.json, per_class_metrics.csv and the run's metrics, against scikit-learn's
+    computation from the train stage's test probabilities and the test labels."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
+
+    from mnist_pipeline.data.preprocess import load_split
+
+    path = repo.path
+    actual = load_split(path / "data/processed", "test").y.argmax(axis=1)
+    probabilities = np.load(path / "models/test_probabilities.npy")
+    predicted = probabilities.argmax(axis=1)
+    digits = list(range(10))
+    precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=digits, zero_division=0)
     metrics = json.loads((path / "reports/metrics.json").read_text())
-    assert 0.70 < metrics["test_accuracy"] <= 1.0  # chance is 0.10
-    assert set(metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
-    assert len((path / "reports/predictions.csv").read_text().splitlines()) == 10_001
+    assert metrics["test_accuracy"] == pytest.approx(accuracy_score(actual, predicted), abs=1e-12)
+    assert metrics["test_loss"] == pytest.approx(log_loss(actual, probabilities, labels=digits), rel=1e-4)
+    # Per-class accuracy is the share of each digit's images read right: scikit-learn's recall.
+    assert [metrics["per_class_accuracy"][str(d)] for d in digits] == pytest.approx(recall.tolist(), abs=1e-12)
+    with (path / "reports/per_class_metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["digit"]) for r in rows] == digits
+    assert [int(r["support"]) for r in rows] == support.tolist()
+    for column, expected in (("precision", precision), ("recall", recall), ("f1", f1)):
+        assert [float(r[column]) for r in rows] == pytest.approx(expected.tolist(), abs=5e-5), column  # 4 decimals
+    tracked = training_runs(path)[0].data.metrics  # the run these reports belong to: the newest
+    assert tracked["test_macro_f1"] == pytest.approx(f1_score(actual, predicted, average="macro"), abs=1e-12)
+    for digit in digits:
+        assert tracked[f"test_accuracy_digit_{digit}"] == pytest.approx(recall[digit], abs=1e-12)
 
 
-def test_only_the_train_stage_loads_tensorflow(repo: tuple[Path, dict[str, str], str]) -> None:
-    path, _, _ = repo
-    records = [json.loads(line) for line in (path / "profile.jsonl").read_text().splitlines()]
+def test_only_the_train_stage_loads_tensorflow(repo: Pipeline) -> None:
+    records = [json.loads(line) for line in (repo.path / "profile.jsonl").read_text().splitlines()]
     loaded = {r["stage"]: r["tensorflow_loaded"] for r in records}
     assert loaded == {"mnist-pipeline": False, "download": False, "preprocess": False, "train": True, "evaluate": False}
 
 
-def test_one_mlflow_run_spans_train_and_evaluate(repo: tuple[Path, dict[str, str], str]) -> None:
-    path, _, _ = repo
+def test_one_mlflow_run_spans_train_and_evaluate(repo: Pipeline) -> None:
+    path = repo.path
     client = store(path)
     experiment = client.get_experiment_by_name("mnist")
     assert experiment is not None and experiment.artifact_location == (path / "mlartifacts").resolve().as_uri()
-    runs = client.search_runs([experiment.experiment_id])
+    runs = training_runs(path, epochs="1")
     assert len(runs) == 1
     tracked = runs[0]
-    metrics = json.loads((path / "reports/metrics.json").read_text())
     assert tracked.info.status == "FINISHED"
-    assert tracked.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
-    assert tracked.data.params["model.units"] == "128" and tracked.data.params["train.epochs"] == "1"
+    assert tracked.data.metrics["test_accuracy"] == pytest.approx(repo.metrics["test_accuracy"])
+    assert tracked.data.params["model.units"] == "128"
     assert tracked.data.params["data.train_size"] == "1600"
     assert tracked.data.tags["mlflow.source.git.commit"]
     assert len(client.get_metric_history(tracked.info.run_id, "val_accuracy")) == 1
     models = client.search_logged_models([experiment.experiment_id])
-    assert sorted(m.name for m in models) == ["model", "model_onnx"]  # Keras, and its ONNX export
-    assert {m.source_run_id for m in models} == {tracked.info.run_id}
+    assert tracked.info.run_id in [m.source_run_id for m in models]
+    # Keras, and its ONNX export
+    assert sorted(m.name for m in models if m.source_run_id == tracked.info.run_id) == ["model", "model_onnx"]
 
 
-def test_second_repro_runs_nothing(repo: tuple[Path, dict[str, str], str]) -> None:
-    path, env, _ = repo
-    again = run(["dvc", "repro"], path, env)
+def test_second_repro_runs_nothing(repo: Pipeline) -> None:
+    again = run(["dvc", "repro"], repo.path, repo.env)
     assert ran_stages(again.stdout) == []
 
 
-def test_conf_edit_without_params_stops_repro_with_the_fix(repo: tuple[Path, dict[str, str], str]) -> None:
-    path, env, _ = repo
+def test_conf_edit_without_params_stops_repro_with_the_fix(repo: Pipeline) -> None:
+    path, env = repo.path, repo.env
+    before = len(training_runs(path))
     set_conf(path, "model/mlp.yaml", units=16)
-    for target in ([], ["train"], ["evaluate"]):  # whatever stage the user names
-        stale = run(["dvc", "repro", *target], path, env, check=False)
-        assert stale.returncode != 0
-        assert "params.yaml is out of date with conf/ (model.units: params.yaml=128, conf/=16)" in stale.stderr
-        assert "run `mnist-pipeline params`" in stale.stderr
-    assert len(store(path).search_runs([store(path).get_experiment_by_name("mnist").experiment_id])) == 1
-    set_conf(path, "model/mlp.yaml", units=128)
+    try:
+        for target in ([], ["train"], ["evaluate"]):  # whatever stage the user names
+            stale = run(["dvc", "repro", *target], path, env, check=False)
+            assert stale.returncode != 0
+            assert "params.yaml is out of date with conf/ (model.units: params.yaml=128, conf/=16)" in stale.stderr
+            assert "run `mnist-pipeline params`" in stale.stderr
+        assert len(training_runs(path)) == before  # no run recorded
+    finally:
+        set_conf(path, "model/mlp.yaml", units=128)
 
 
-def test_changing_epochs_reruns_train_and_evaluate_only(repo: tuple[Path, dict[str, str], str]) -> None:
-    path, env, _ = repo
-    set_conf(path, "train/default.yaml", epochs=2)
-    run(["mnist-pipeline", "params"], path, env)
-    rerun = run(["dvc", "repro"], path, env)
-    assert ran_stages(rerun.stdout) == ["check_params", "train", "evaluate"]
-    client = store(path)
-    runs = client.search_runs(
-        [client.get_experiment_by_name("mnist").experiment_id], order_by=["attributes.start_time DESC"]
-    )
+def test_changing_epochs_reruns_train_and_evaluate_only(repo: Pipeline, two_runs: str) -> None:
+    assert ran_stages(two_runs) == ["check_params", "train", "evaluate"]
+    runs = training_runs(repo.path)
     assert [r.data.params["train.epochs"] for r in runs] == ["2", "1"]
-    assert len(client.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2
+    assert len(store(repo.path).get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2
 
 
 def test_the_better_run_is_champion_and_loads_by_alias(
-    repo: tuple[Path, dict[str, str], str], monkeypatch: pytest.MonkeyPatch
+    repo: Pipeline, two_runs: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import mlflow
     import numpy as np
 
     from mnist_pipeline.data.preprocess import load_split
 
-    path, _, _ = repo
+    path = repo.path
     client = store(path)
-    runs = client.search_runs([client.get_experiment_by_name("mnist").experiment_id])
+    runs = training_runs(path)
     assert len(runs) == 2  # 1 epoch, then 2 epochs
     versions = client.search_model_versions("name = 'mnist-classifier'")
     assert sorted(v.run_id for v in versions) == sorted(r.info.run_id for r in runs)
@@ -138,11 +196,8 @@ def test_the_better_run_is_champion_and_loads_by_alias(
     assert np.mean(probabilities.argmax(axis=1) == test.y[:200].argmax(axis=1)) > 0.7
 
 
-def test_runs_command_lists_the_runs_best_first_with_the_champion_marked(
-    repo: tuple[Path, dict[str, str], str],
-) -> None:
-    path, env, _ = repo
-    lines = run(["mnist-pipeline", "runs", "--sort", "test_accuracy"], path, env).stdout.splitlines()
+def test_runs_command_lists_the_runs_best_first_with_the_champion_marked(repo: Pipeline, two_runs: str) -> None:
+    lines = run(["mnist-pipeline", "runs", "--sort", "test_accuracy"], repo.path, repo.env).stdout.splitlines()
     header = [
         "run",
         "sweep",

@@ -3,6 +3,7 @@ a nested child run per job, parallel (joblib) jobs equal to sequential ones, fai
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from pathlib import Path
@@ -103,6 +104,30 @@ def test_sequential_sweep_matches_parallel_and_survives_failing_jobs(parallel, r
     for twin in (r for r in parallel_runs if PARENT in r.data.tags and combo(r) in finished):
         for key in ("val_accuracy", "test_accuracy", "test_loss"):
             assert finished[combo(twin)][key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
+
+
+def test_a_failed_job_is_one_line_naming_its_log_which_holds_the_traceback(repo, tmp_path: Path) -> None:
+    """Hydra's own report of a failed job (its overrides, then a traceback) is not printed: each
+    job says what failed in one line, its traceback goes to the job's log file."""
+    path, env = repo
+    uri = f"sqlite:///{tmp_path / 'failing.db'}"
+    MlflowClient(uri).search_experiments()  # an existing store (a new one logs its table creation)
+    done = sweep(path, {**env, "MLFLOW_TRACKING_URI": uri}, "model.units=0,-1", "train.epochs=1", check=False)
+    assert done.returncode == 1
+    line = re.compile(
+        r"error: sweep job (\d) \(model\.units=(-?\d) train\.epochs=1\) failed: model\.units=\2 must be > 0; "
+        r"traceback in (outputs/multirun/[^/]+/\1/sweep\.log)"
+    )
+    matches = [line.fullmatch(text) for text in done.stderr.splitlines()]
+    assert len(matches) == 2 and all(matches), done.stderr
+    for number, (match, units) in enumerate(zip(matches, ("0", "-1"), strict=True)):
+        assert match[1] == str(number) and match[2] == units
+        log = (path / match[3]).read_text()
+        assert "Traceback (most recent call last):" in log
+        assert log.rstrip().endswith(f"ConfigError: model.units={units} must be > 0")
+    _, runs = runs_of(uri)
+    children = [r for r in runs if PARENT in r.data.tags]
+    assert sorted(r.info.status for r in children) == ["FAILED", "FAILED"]
 
 
 def test_submitit_jobs_match_their_parallel_twins_and_fail_alone(parallel, repo, tmp_path: Path) -> None:

@@ -3,6 +3,9 @@ temporary SQLite store."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,29 @@ def test_environment_uri_wins_over_config(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert store.tracking_uri(config, Workspace(tmp_path)) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert store.tracking_uri(config, Workspace(tmp_path)) == "http://127.0.0.1:5999"
+
+
+def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
+    tracking_config: TrackingConfig, tmp_path: Path
+) -> None:
+    """An open run names its process (host:pid); a process SIGKILLed inside its run leaves it
+    RUNNING under that name. The next run in the experiment marks it KILLED and says so, and
+    leaves alone a run whose process still lives. (Fast: the slow twin kills a real train stage.)"""
+    host = socket.gethostname()
+    with store.pipeline_run(tracking_config, Workspace(tmp_path)) as first:
+        client = MlflowClient(tracking_config.uri)
+        assert client.get_run(first.run_id).data.tags[store.OWNER_TAG] == f"{host}:{os.getpid()}"
+    experiment_id = client.get_run(first.run_id).info.experiment_id
+    victim = subprocess.Popen(["sleep", "60"])
+    victim.kill()
+    victim.wait()  # gone, as a SIGKILLed stage is
+    stale_id = client.create_run(experiment_id, tags={store.OWNER_TAG: f"{host}:{victim.pid}"}).info.run_id
+    live_id = client.create_run(experiment_id, tags={store.OWNER_TAG: f"{host}:{os.getpid()}"}).info.run_id
+
+    with store.pipeline_run(tracking_config, Workspace(tmp_path)) as second:
+        pass
+    stale = client.get_run(stale_id)
+    assert stale.info.status == "KILLED"
+    assert stale.data.tags[store.END_REASON_TAG] == f"process {victim.pid} on {host} ended without closing the run"
+    assert client.get_run(live_id).info.status == "RUNNING"
+    assert client.get_run(second.run_id).info.status == "FINISHED"

@@ -14,7 +14,6 @@ A full disk is the disk's fault, never a mirror's: it stops the download at once
 
 from __future__ import annotations
 
-import errno
 import gzip
 import hashlib
 import os
@@ -29,7 +28,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from mnist_pipeline.plumbing.errors import DataError, one_line
-from mnist_pipeline.plumbing.files import atomic_file, reporting_disk_full
+from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.full_disk import is_disk_full, reporting_disk_full
 
 MIRROR_ENV = "MNIST_MIRROR"
 _CHUNK = 1 << 20
@@ -161,7 +161,7 @@ def _copy_source(source: str, out: Path, timeout: float) -> None:
     except FileNotFoundError:
         raise DataError("no such file") from None
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:  # the destination's fault: reporting_disk_full says so
+        if is_disk_full(exc):  # the destination's fault: reporting_disk_full says so
             raise
         raise DataError(exc.strerror or one_line(exc)) from None
 
@@ -209,7 +209,7 @@ def _gunzip(src: Path, out: Path) -> str:
     except EOFError:
         raise RetryableError("the file ends early (transfer cut short)") from None
     except (OSError, zlib.error) as exc:
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        if is_disk_full(exc):
             raise
         raise DataError(f"not a valid gzip file ({one_line(exc)})") from None
     return digest.hexdigest()

@@ -78,3 +78,8 @@ def per_class_report(matrix: np.ndarray) -> list[dict[str, float]]:
         {"digit": digit, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
         for digit, (p, r, f, n) in enumerate(zip(precision, recall, f1, support, strict=True))
     ]
+
+
+def macro_f1(report: list[dict[str, float]]) -> float:
+    """The unweighted mean of the digits' F1 scores (`test_macro_f1`), from `per_class_report`."""
+    return sum(row["f1"] for row in report) / len(report)

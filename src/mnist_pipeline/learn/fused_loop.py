@@ -35,7 +35,9 @@ def keras_permutations(num_samples: int) -> tf.data.Dataset:
         indices = tf.range(num_samples, dtype=tf.int64)
         return tf.random.shuffle(indices)
 
-    return tf.data.Dataset.range(1).map(permutation).prefetch(1)
+    # Not converted by AutoGraph (nothing to convert): a conversion writes a module into the
+    # system temp folder, which a killed process leaves there. The same ops either way.
+    return tf.data.Dataset.range(1).map(tf.autograph.experimental.do_not_convert(permutation)).prefetch(1)
 
 
 def _epoch_function(model: keras.Model, step: Callable[[Any], Any], batch_size: int) -> Callable[..., Any]:

@@ -42,31 +42,33 @@ def write_training_figures(history: dict[str, list[float]], out_dir: Path) -> li
 
 def write_evaluation_figures(result: Evaluation, images: np.ndarray, out_dir: Path) -> list[Path]:
     """Confusion matrix, misclassified digits and sample predictions in `out_dir` (atomically)."""
+    return _write(evaluation_figures(result, images), out_dir)
+
+
+def evaluation_figures(result: Evaluation, images: np.ndarray) -> dict[str, Figure]:
+    """The evaluation pictures by file name: confusion matrix, misclassified digits, sample predictions."""
     confidence = result.confidence
     wrong = np.flatnonzero(result.actual != result.predicted)
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][: GRID * GRID]
-    return _write(
-        {
-            CONFUSION_MATRIX: confusion_matrix(result.confusion_matrix()),
-            MISCLASSIFIED: digit_grid(
-                images,
-                result.actual,
-                result.predicted,
-                confidence,
-                worst,
-                "Misclassified test digits, most confident first: true → predicted (confidence)",
-            ),
-            SAMPLE_PREDICTIONS: digit_grid(
-                images,
-                result.actual,
-                result.predicted,
-                confidence,
-                np.arange(min(GRID * GRID, len(images))),
-                "Sample test predictions: true → predicted (confidence), wrong in red",
-            ),
-        },
-        out_dir,
-    )
+    return {
+        CONFUSION_MATRIX: confusion_matrix(result.confusion_matrix()),
+        MISCLASSIFIED: digit_grid(
+            images,
+            result.actual,
+            result.predicted,
+            confidence,
+            worst,
+            "Misclassified test digits, most confident first: true → predicted (confidence)",
+        ),
+        SAMPLE_PREDICTIONS: digit_grid(
+            images,
+            result.actual,
+            result.predicted,
+            confidence,
+            np.arange(min(GRID * GRID, len(images))),
+            "Sample test predictions: true → predicted (confidence), wrong in red",
+        ),
+    }
 
 
 def training_curves(history: dict[str, list[float]]) -> Figure:

@@ -112,7 +112,7 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> n
         return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
     import tensorflow as tf
 
-    infer = tf.function(lambda batch: model(batch, training=False))
+    infer = tf.function(lambda batch: model(batch, training=False), autograph=False)  # fused_loop.py says why
     parts = [np.asarray(infer(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
     return np.concatenate(parts).astype(np.float32, copy=False)
 

@@ -22,12 +22,14 @@ from collections.abc import Callable
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Resolved in the parent: a child between fork and exec should do as little as it can.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_watched: set[int] = set()  # parents a thread of this process watches (where prctl is not there)
 
 
 def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
     """Make this process get `signum` when process `parent` (its parent) exits; exit now if it
     already has (it died between the fork and this call)."""
-    if _prctl is None or _prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+    if (_prctl is None or _prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0) and parent not in _watched:
+        _watched.add(parent)  # one thread per parent, however many times (a pool worker: once per job)
         threading.Thread(target=_watch, args=(parent, signum), daemon=True, name="watch-parent").start()
     if os.getppid() != parent:
         os.kill(os.getpid(), signum)

@@ -3,7 +3,6 @@ and an exclusive lock for work that only one process at a time may do."""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -12,7 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mnist_pipeline.plumbing.errors import DiskFullError
+
+def shown(path: Path) -> str:
+    """`path` for a message: relative to the current folder (the repository root, where the
+    commands run) when inside it, else as given."""
+    relative = os.path.relpath(path.resolve())
+    return str(path) if relative.startswith("..") else relative
 
 
 def folder_digest(folder: Path) -> str:
@@ -56,15 +60,21 @@ def atomic_dir(path: Path, scratch: Path | None = None) -> Iterator[Path]:
 
 
 @contextmanager
-def reporting_disk_full(where: Path) -> Iterator[None]:
-    """A full disk while the block writes under `where` becomes one line naming the place
-    (the block's atomic writes have removed their partial files by then)."""
+def staged(path: Path, scratch: Path) -> Iterator[Path]:
+    """Yield `path`'s name in a new folder under `scratch` (same file system), to write and read
+    back (an MLflow artifact keeps its name); it replaces `path` only if the block succeeds, so a
+    stage that fails leaves neither a new file nor a temporary one."""
+    folder = scratch / _sibling(path).name
+    folder.mkdir(parents=True)
     try:
-        yield
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        raise DiskFullError(f"{where}: no space left on device; free some space and run again") from None
+        yield folder / path.name
+        if (folder / path.name).exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path)
+            os.replace(folder / path.name, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 
 from mnist_pipeline.plumbing.children import quiet_child
 from mnist_pipeline.plumbing.errors import PipelineError, one_line
+from mnist_pipeline.plumbing.full_disk import is_disk_full
 from mnist_pipeline.plumbing.profiling import phase
 
 
@@ -52,11 +53,14 @@ class SideProcess:
         self._what, self._task = what, self._pool.submit(task, *args)
 
     def wait(self) -> None:
-        """Block until the task is done; its failure becomes a one-line `PipelineError`."""
+        """Block until the task is done; its failure becomes a one-line `PipelineError` (a full
+        disk is raised as it is, for the stage to say where)."""
         if self._task is None:
             return
         with phase("side_process_wait"):
             error = self._task.exception()
+        if error is not None and is_disk_full(error):
+            raise error  # the disk's fault, named by the stage (full_disk.py)
         if error is not None:
             raise PipelineError(f"{self._what} failed: {one_line(error, 300)}")
 

@@ -96,6 +96,12 @@ class Workspace:
         return self.root / ".dvc" / "tmp"
 
     @property
+    def working_places(self) -> tuple[Path, ...]:
+        """Where a stage writes besides its own outputs (its scratch folder, the embedded MLflow
+        store and artifact store): what a full disk may be blamed on (plumbing/full_disk.py)."""
+        return self.store_file, self.artifact_dir, self.scratch_dir
+
+    @property
     def sweep_data_lock(self) -> Path:
         """Held while a sweep brings the data up to date (beside DVC's own locks)."""
         return self.root / ".dvc" / "tmp" / "sweep-data.lock"

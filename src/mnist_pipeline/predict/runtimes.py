@@ -7,6 +7,7 @@ Both take float32 images (n, 28, 28, 1) scaled like training and give float32 pr
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,6 +16,8 @@ import numpy as np
 from mnist_pipeline.plumbing.errors import DataError, one_line
 
 ONNX_SUFFIX = ".onnx"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # a legacy `.h5` model
+KERAS_CONFIG = "config.json"  # the model's architecture, in every `.keras` archive
 
 
 class Classifier(Protocol):
@@ -50,12 +53,30 @@ class KerasClassifier:
 
 
 def load_keras_file(path: Path) -> KerasClassifier:
+    check_keras_file(path)
     import keras
 
     try:
         return KerasClassifier(keras.saving.load_model(path))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot load the Keras model {path} ({one_line(exc)}); give a `.keras` file") from None
+
+
+def check_keras_file(path: Path) -> None:
+    """Refuse a file Keras cannot load before TensorFlow is imported (seconds, and its log lines):
+    Keras 3 loads a `.keras` zip archive holding `config.json`, or a legacy HDF5 file."""
+    fix = "give a .keras file saved by Keras (e.g. the train stage's models/model.keras) or a model URI"
+    with path.open("rb") as file:
+        if file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+            return
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a Keras model (not a .keras zip archive: cut short, or another file); {fix}")
+    with zipfile.ZipFile(path) as archive:
+        if KERAS_CONFIG not in archive.namelist():
+            raise DataError(f"{path} is not a Keras model (a zip archive without {KERAS_CONFIG}); {fix}")
+        damaged = archive.testzip()
+    if damaged is not None:
+        raise DataError(f"{path} is a damaged Keras model ({damaged} fails its checksum); {fix}")
 
 
 def load_file(path: Path) -> Classifier:

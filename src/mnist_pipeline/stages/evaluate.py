@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from mnist_pipeline.config import PipelineConfig
 from mnist_pipeline.data.preprocess import NUM_CLASSES, load_split
 from mnist_pipeline.learn.evaluation import evaluate
 from mnist_pipeline.plumbing.errors import DataError
-from mnist_pipeline.plumbing.files import atomic_file, folder_digest
+from mnist_pipeline.plumbing.files import atomic_file, folder_digest, staged
+from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.profiling import phase
 from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
@@ -41,7 +43,8 @@ def evaluate_stage(
 
     Bad inputs fail before the run is reopened (it stays as training left it, without test
     metrics). The pictures are drawn in a child process while MLflow starts (plumbing/side_process.py). Like
-    training, the metrics and predictions files come last: a failure leaves none behind.
+    training, every output is moved into place last, once the run is closed: a failure (a full
+    disk included) leaves none behind.
     """
     test = load_split(data_dir, "test")
     probabilities = load_probabilities(model_dir)
@@ -54,12 +57,18 @@ def evaluate_stage(
     from mnist_pipeline.learn import plots
     from mnist_pipeline.plumbing.side_process import SideProcess
 
-    with SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing:
+    outputs = [path for path in (metrics_file, predictions_file, per_class_file, figures_dir) if path is not None]
+    with (
+        reporting_disk_full(*outputs, *workspace.working_places),
+        ExitStack() as staging,  # each output moves into place once the run is closed
+        SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing,
+    ):
+        scratch = {path: staging.enter_context(staged(path, workspace.scratch_dir)) for path in outputs}
         if figures_dir is not None:
-            drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, figures_dir)
+            drawing.start("drawing the pictures", plots.write_evaluation_figures, result, test.x, scratch[figures_dir])
         with phase("import_mlflow"):
             from mnist_pipeline.tracking import store
-        from mnist_pipeline.learn.evaluation import per_class_report
+        from mnist_pipeline.learn.evaluation import macro_f1, per_class_report
         from mnist_pipeline.tracking import registry
 
         run_id = run_id or run_of_model(config, workspace, model_dir)
@@ -73,20 +82,20 @@ def evaluate_stage(
                 f"{artifacts.REPORTS}/confusion_matrix.json",
             )
             report = per_class_report(result.confusion_matrix())
-            run.log_metrics({"test_macro_f1": sum(row["f1"] for row in report) / len(report)})
+            run.log_metrics({"test_macro_f1": macro_f1(report)})
             if per_class_file is not None:
-                write_rows(report, per_class_file)
-                run.log_artifact(per_class_file, artifacts.REPORTS)
+                write_rows(report, scratch[per_class_file])
+                run.log_artifact(scratch[per_class_file], artifacts.REPORTS)
             with phase("registry"):
                 registered = registry.register(config.registry, config.tracking, workspace, run.run_id)
             if registered is not None:
                 run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
             drawing.wait()
             if figures_dir is not None:
-                run.log_artifacts(figures_dir, artifacts.FIGURES)
-            write_predictions(result.actual, result.predicted, predictions_file)
-            write_json(metrics, metrics_file)
-            return metrics
+                run.log_artifacts(scratch[figures_dir], artifacts.FIGURES)
+            write_predictions(result.actual, result.predicted, scratch[predictions_file])
+            write_json(metrics, scratch[metrics_file])
+        return metrics
 
 
 def load_probabilities(model_dir: Path) -> np.ndarray:
@@ -97,12 +106,14 @@ def load_probabilities(model_dir: Path) -> np.ndarray:
 
 
 def run_of_model(config: PipelineConfig, workspace: Workspace, model_dir: Path) -> str:
-    """The finished training run whose saved folder is `model_dir`, byte for byte (the newest,
-    if the same config and seed were trained more than once)."""
+    """The training run whose saved folder is `model_dir`, byte for byte (the newest, if the same
+    config and seed were trained more than once). The train stage tags a run with the folder's
+    digest only once all else is logged, so a run whose evaluation failed (a full disk, say) is
+    found again, whatever status that failure left it in."""
     from mnist_pipeline.tracking import store
 
     digest = folder_digest(model_dir)
-    run_id = store.latest_finished_run(config.tracking, workspace, artifacts.MODEL_DIGEST_TAG, digest)
+    run_id = store.latest_run_tagged(config.tracking, workspace, artifacts.MODEL_DIGEST_TAG, digest)
     if run_id is None:
         where = store.tracking_uri(config.tracking, workspace)
         raise DataError(f"{model_dir} was not saved by a finished training run in {where}: rerun `dvc repro train`")

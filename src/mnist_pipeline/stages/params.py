@@ -9,17 +9,17 @@ params from it. `check` catches the drift a plain `dvc repro` would otherwise ru
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
 from mnist_pipeline.config import flatten, load_params
-from mnist_pipeline.plumbing.errors import ConfigError, one_line
+from mnist_pipeline.plumbing.errors import ConfigError
 from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, Workspace
+from mnist_pipeline.stages.hydra_errors import conf_errors
 
 CONFIG_NAME = "config"  # conf/config.yaml, the root config
 
@@ -29,7 +29,7 @@ def write(workspace: Workspace, overrides: list[str] | None = None) -> Path:
     from dvc.utils.hydra import compose_and_dump
 
     target = workspace.params_file
-    with atomic_file(target) as tmp, _conf_errors():
+    with atomic_file(target) as tmp, conf_errors():
         yaml_tmp = tmp.with_suffix(".yaml")
         try:
             compose_and_dump(yaml_tmp, str(workspace.conf_dir), None, CONFIG_NAME, str(workspace.root), overrides or [])
@@ -40,24 +40,12 @@ def write(workspace: Workspace, overrides: list[str] | None = None) -> Path:
     return target
 
 
-@contextmanager
-def _conf_errors() -> Iterator[None]:
-    """Hydra's and OmegaConf's errors about conf/ become one-line `ConfigError`s."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        yield
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"cannot compose conf/: {one_line(exc)}") from None
-
-
 def compose(workspace: Workspace, overrides: list[str] | None = None) -> dict[str, Any]:
     """The config that the workspace's `conf/` composes to, as a plain dict."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with _conf_errors(), initialize_config_dir(str(workspace.conf_dir), version_base=None):
+    with conf_errors(), initialize_config_dir(str(workspace.conf_dir), version_base=None):
         cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides or [])
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
@@ -98,7 +86,7 @@ def check(workspace: Workspace, record: Path | None = None) -> str:
     on success write `record`, if given."""
     message = _check(workspace)
     if record is not None:
-        with atomic_file(record) as tmp:
+        with reporting_disk_full(record), atomic_file(record) as tmp:
             tmp.write_text(CHECKED)
     return message
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,11 +28,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_pipeline.config import METRIC_MODES, TrackingConfig, flatten, validate
+from mnist_pipeline.plumbing.children import die_with_parent
 from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
-from mnist_pipeline.plumbing.files import atomic_file
+from mnist_pipeline.plumbing.files import atomic_file, shown
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.stages import artifacts, params, sweep_job
+from mnist_pipeline.stages import artifacts, job_log, params, sweep_job
 from mnist_pipeline.tracking import identity, naming
 
 T = TypeVar("T")
@@ -39,6 +41,10 @@ CALLBACK_KEY = "mlflow"  # the callback's key under hydra.callbacks
 STATE_FILE = "mlflow_sweep.json"
 SUMMARY_FILE = "sweep_runs.txt"
 ALSO_LOGGED = "test_accuracy"  # logged on the parent beside the best child's `metric`
+
+
+class FailedJob(float):
+    """A failed job's return value once its failure is recorded: the sweep metric's worst value."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class SweepState:
     experiment: str
     parent_run_id: str | None
     shared_data: str | None
+    launcher_pid: int  # the sweep's own process: a job running elsewhere is a pool's worker
 
     def tracking(self) -> TrackingConfig:
         return TrackingConfig(uri=self.uri, experiment=self.experiment)
@@ -94,6 +101,10 @@ class MlflowSweepCallback(Callback):
         job_dir = Path(config.hydra.runtime.output_dir)
         try:
             state = _read_state(config)
+            if state is not None and os.getpid() != state.launcher_pid:
+                # A worker of the launcher's pool (joblib's loky, submitit_local) outlives a
+                # SIGKILLed sweep, training on, unless tied to it (plumbing/children.py).
+                die_with_parent(os.getppid())
             run_id = self._create_child(config, state, job_dir) if state else None
         except Exception as exc:  # a broken job config must fail its own run, not the sweep
             _say(f"job {_job_number(config)}: no MLflow run created ({one_line(exc, 300)}); the job opens its own")
@@ -101,27 +112,48 @@ class MlflowSweepCallback(Callback):
         sweep_job.write_ticket(job_dir, sweep_job.JobTicket(run_id, state.shared_data if state else None))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status == JobStatus.COMPLETED:
+            self._close_child(config, "FINISHED")
+            return
+        exc = job_return._return_value
+        error = one_line(exc, 300)
+        log_file = job_log.write_traceback(exc, Path(config.hydra.runtime.output_dir), str(config.hydra.job.name))
+        print(
+            f"error: sweep job {_job_number(config)} ({' '.join(job_return.overrides or [])}) failed: {error}; "
+            f"traceback in {shown(log_file)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if self._close_child(config, "FAILED", error):
+            # Recorded: Hydra need not raise it again with its own report (a traceback); the
+            # sweep's end (or a single run's) exits 1 instead, and a sweeper sees the worst value.
+            job_return.status = JobStatus.COMPLETED
+            job_return.return_value = FailedJob(float("-inf") if self.mode == "max" else float("inf"))
+
+    def on_run_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if isinstance(job_return._return_value, FailedJob):
+            raise SystemExit(1)
+
+    def _close_child(self, config: DictConfig, status: str, error: str | None = None) -> bool:
+        """End the job's child run with `status`; False when the job has no run to end."""
         from mnist_pipeline.tracking import store
 
         state, ticket = _read_state(config), sweep_job.read_ticket(Path(config.hydra.runtime.output_dir))
         if state is None or ticket is None or ticket.run_id is None:
-            return
+            return False
         workspace, tracked = state.workspace(), state.tracking()
-        if job_return.status == JobStatus.COMPLETED:
-            store.end_run(tracked, workspace, ticket.run_id, "FINISHED")
-            return
-        error = one_line(job_return._return_value, 300)
-        _say(f"job {_job_number(config)} ({' '.join(job_return.overrides or [])}) failed: {error}")
-        # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
-        logged = store.get_run(tracked, workspace, ticket.run_id).params
-        store.update_run(
-            tracked,
-            workspace,
-            ticket.run_id,
-            params=None if logged else flatten(_task_config(config)),
-            tags={"error": error},
-        )
-        store.end_run(tracked, workspace, ticket.run_id, "FAILED")
+        if error is not None:
+            # A job that failed before logging its config (e.g. a bad value) still shows what it ran with.
+            logged = store.get_run(tracked, workspace, ticket.run_id).params
+            store.update_run(
+                tracked,
+                workspace,
+                ticket.run_id,
+                params=None if logged else flatten(_task_config(config)),
+                tags={"error": error},
+            )
+        store.end_run(tracked, workspace, ticket.run_id, status)
+        return True
 
     def _start(self, config: DictConfig, parent: bool) -> SweepState:
         from mnist_pipeline.tracking import store
@@ -162,6 +194,7 @@ class MlflowSweepCallback(Callback):
             base.tracking.experiment,
             parent_id,
             str(shared) if shared else None,
+            os.getpid(),
         )
         with atomic_file(folder / STATE_FILE) as tmp:
             tmp.write_text(json.dumps(asdict(state)) + "\n")
@@ -214,6 +247,8 @@ class MlflowSweepCallback(Callback):
         store.end_run(tracked, workspace, parent, status)
         outcome = f"best {best.name}: {self.metric}={best.metrics[self.metric]:.4f}" if best else "no finished job"
         print(f"MLflow sweep run {parent} {status}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
+        if failed and complete:
+            raise SystemExit(1)  # each failed job said why on stderr (on_job_end)
 
 
 def _or_exit(start: Callable[[], T]) -> T:

@@ -10,7 +10,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -19,7 +19,8 @@ import numpy as np
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split
 from mnist_pipeline.plumbing.errors import PipelineError
-from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest
+from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest, staged
+from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.profiling import phase
 from mnist_pipeline.plumbing.workspace import MODEL_FILE, ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
@@ -46,8 +47,9 @@ def train_stage(
 
     While the model is in memory it also scores the test set, so the evaluate stage needs
     neither TensorFlow nor a model reload; nothing from the test set feeds back into training.
-    The model folder (what DVC and the evaluate stage look for) is written last, so a failure
-    or an interruption anywhere before leaves no model that looks valid.
+    Its outputs (the model folder, what DVC and the evaluate stage look for, the history and the
+    figures) are moved into place last, so a failure or an interruption anywhere before (a full
+    disk included) leaves none of them, and no model that looks valid.
     """
     from mnist_pipeline.learn import plots
     from mnist_pipeline.plumbing.side_process import SideProcess
@@ -70,7 +72,9 @@ def train_stage(
         return store.pipeline_run(config.tracking, workspace, run_id=run_id, run_name=name, tags=run_tags)
 
     # The drawing process starts first: it can be forked while no thread runs yet.
+    figures = () if figures_dir is None else (figures_dir,)
     with (
+        reporting_disk_full(model_dir, history_file, *figures, *workspace.working_places),
         SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing,
         BackgroundRun(open_run) as background,
     ):
@@ -87,22 +91,28 @@ def train_stage(
                 config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch, background.poll)
             )
         run.log_metrics({"train_seconds": time.perf_counter() - started})
-        if figures_dir is not None:
-            drawing.start("drawing the training curves", plots.write_training_figures, history, figures_dir)
-        with atomic_dir(model_dir, workspace.scratch_dir) as tmp:
+        # Every output is built in the scratch folder and moved into place only once all is logged.
+        with ExitStack() as outputs:
+            tmp = outputs.enter_context(atomic_dir(model_dir, workspace.scratch_dir))
+            history_tmp = outputs.enter_context(staged(history_file, workspace.scratch_dir))
+            if figures_dir is not None:
+                figures_tmp = outputs.enter_context(staged(figures_dir, workspace.scratch_dir))
+                drawing.start("drawing the training curves", plots.write_training_figures, history, figures_tmp)
             probabilities = predict(model, test.x)
             save(model, tmp / MODEL_FILE)
             with phase("onnx_export"):
                 export_onnx(model, tmp / ONNX_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
-            run.set_tags({artifacts.MODEL_DIGEST_TAG: folder_digest(tmp)})
+            digest = folder_digest(tmp)
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
             run.log_onnx_model(tmp / ONNX_FILE, IMAGE_SHAPE, (NUM_CLASSES,))
-            write_history(history, history_file)
-            run.log_artifact(history_file, artifacts.REPORTS)
+            write_history(history, history_tmp)
+            run.log_artifact(history_tmp, artifacts.REPORTS)
             drawing.wait()
             if figures_dir is not None:
-                run.log_artifacts(figures_dir, artifacts.FIGURES)
+                run.log_artifacts(figures_tmp, artifacts.FIGURES)
+            # Last: a run with this tag has logged everything (evaluate.run_of_model relies on it).
+            run.set_tags({artifacts.MODEL_DIGEST_TAG: digest})
             background.wait()
         return background.run_id
 

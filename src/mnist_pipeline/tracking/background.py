@@ -7,7 +7,8 @@ therefore queues its MLflow work to one background thread, started at the end of
 epoch, and goes on training. The calls run there one at a time, in the order they were
 queued (MLflow's active run belongs to the thread that started it).
 
-Failures are not lost: `poll()` (called at each epoch's end) raises the first one, so a store
+Failures are not lost: once a call fails the later ones are skipped (a run never records
+what was meant to follow the part that failed), `poll()` (called at each epoch's end) raises the first one, so a store
 that cannot be reached stops training early, and leaving the block waits for every queued
 call, closes the run (FINISHED, FAILED or KILLED, as `tracking.pipeline_run` decides) and
 raises the first failure. Signals are only ever raised in the main thread, so a write on
@@ -69,6 +70,8 @@ class BackgroundRun:
 
         def call_on_run(*args: Any, **kwargs: Any) -> Any:
             assert self._run is not None
+            if any(call.done() and call.exception() is not None for call in list(self._calls)):
+                raise RuntimeError(f"{method} skipped: an earlier MLflow call failed")
             return getattr(self._run.result(), method)(*args, **kwargs)
 
         def queue(*args: Any, **kwargs: Any) -> None:

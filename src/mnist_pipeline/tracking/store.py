@@ -13,8 +13,11 @@ hard-killed is recognised and closed as KILLED by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
 
 import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
@@ -34,6 +38,7 @@ from mlflow.tracking import MlflowClient
 from mnist_pipeline.config import TrackingConfig
 from mnist_pipeline.plumbing.errors import PipelineError, one_line
 from mnist_pipeline.plumbing.files import exclusive_lock
+from mnist_pipeline.plumbing.full_disk import is_disk_full
 from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
@@ -52,6 +57,17 @@ END_REASON_TAG = "mnist_pipeline.end_reason"
 SQLITE_PREFIX = "sqlite:///"
 LOCK_SUFFIX = ".lock"
 F = TypeVar("F", bound=Callable[..., Any])
+# MLflow logs each SQLite error with its traceback (dozens of lines) before it raises it.
+_DB_LOGGER = "mlflow.store.db.utils"
+
+
+def _not_disk_full(record: logging.LogRecord) -> bool:
+    """Drop MLflow's traceback of a full disk: the stage says it in one line (plumbing/full_disk.py)."""
+    error = record.exc_info[1] if record.exc_info else None
+    return error is None or not is_disk_full(error)
+
+
+logging.getLogger(_DB_LOGGER).addFilter(_not_disk_full)
 
 
 def _store_call(func: F) -> F:
@@ -165,11 +181,13 @@ class TrackedRun:
 
     @_store_call
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
-        mlflow.log_artifact(str(path), artifact_path=folder)
+        with whole_artifacts(mlflow.get_artifact_uri()):
+            mlflow.log_artifact(str(path), artifact_path=folder)
 
     @_store_call
     def log_artifacts(self, directory: Path, folder: str | None = None) -> None:
-        mlflow.log_artifacts(str(directory), artifact_path=folder)
+        with whole_artifacts(mlflow.get_artifact_uri()):
+            mlflow.log_artifacts(str(directory), artifact_path=folder)
 
     @_store_call
     def set_tags(self, tags: dict[str, str]) -> None:
@@ -177,15 +195,18 @@ class TrackedRun:
 
     @_store_call
     def log_dict(self, data: dict[str, Any], file_name: str) -> None:
-        mlflow.log_dict(data, file_name)
+        with whole_artifacts(mlflow.get_artifact_uri()):
+            mlflow.log_dict(data, file_name)
 
     @_store_call
     def log_keras_model(self, model: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
         import mlflow.keras
 
         signature = _signature(input_shape, output_shape)
-        mlflow.keras.log_model(
-            model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements(_MODEL_PACKAGES)
+        _whole_model(
+            lambda: mlflow.keras.log_model(
+                model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements(_MODEL_PACKAGES)
+            )
         )
 
     @_store_call
@@ -195,13 +216,29 @@ class TrackedRun:
         import mlflow.onnx
         import onnx
 
-        mlflow.onnx.log_model(
-            onnx.load_model(path),
-            name=ONNX_MODEL_ARTIFACT,
-            signature=_signature(input_shape, output_shape),
-            pip_requirements=_requirements(_ONNX_PACKAGES),
-            save_as_external_data=False,
+        signature = _signature(input_shape, output_shape)
+        _whole_model(
+            lambda: mlflow.onnx.log_model(
+                onnx.load_model(path),
+                name=ONNX_MODEL_ARTIFACT,
+                signature=signature,
+                pip_requirements=_requirements(_ONNX_PACKAGES),
+                save_as_external_data=False,
+            )
         )
+
+
+def _whole_model(log_model: Callable[[], Any]) -> None:
+    """`log_model()`; if it fails, the files of the logged model it had created are removed."""
+    before = mlflow.last_logged_model()
+    try:
+        log_model()
+    except BaseException:
+        with contextlib.suppress(MlflowException):  # the store may not even answer: the first error counts
+            failed = mlflow.last_logged_model()  # this thread's: the one that just failed, if it was created
+            if failed is not None and (before is None or failed.model_id != before.model_id):
+                _remove_local_artifacts(failed.artifact_location)
+        raise
 
 
 @contextmanager
@@ -236,9 +273,52 @@ def pipeline_run(
         raise
     finally:
         with phase("mlflow"), uninterrupted():
-            if reason:
-                mlflow.set_tag(END_REASON_TAG, reason)
-            mlflow.end_run(status=status)
+            try:
+                if reason:
+                    mlflow.set_tag(END_REASON_TAG, reason)
+                mlflow.end_run(status=status)
+            except MlflowException:
+                if not reason:
+                    raise
+                # A store that cannot take the end (full, say) keeps the run RUNNING until the next
+                # run closes it (close_stale_runs); the error that ended this one is the one to tell.
+
+
+def _local_artifact_dir(uri: str | None) -> Path | None:
+    """The folder a `file:` (or plain path) artifact URI names; None for a remote store."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(uri) if not parsed.scheme else None
+
+
+def _stamps(folder: Path) -> dict[Path, tuple[int, int]]:
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def whole_artifacts(artifact_uri: str | None) -> Iterator[None]:
+    """A logging call that fails (a full disk, Ctrl-C) leaves none of the files it wrote in a
+    local artifact store: a file cut short, or the first of several, would pass for a logged one."""
+    root = _local_artifact_dir(artifact_uri)
+    before = _stamps(root) if root is not None and root.is_dir() else {}
+    try:
+        yield
+    except BaseException:
+        if root is not None and root.is_dir():
+            for path, stamp in _stamps(root).items():
+                if before.get(path) != stamp:
+                    path.unlink(missing_ok=True)
+        raise
+
+
+def _remove_local_artifacts(artifact_uri: str | None) -> None:
+    """Remove a failed logged model's folder from a local artifact store."""
+    folder = _local_artifact_dir(artifact_uri)
+    if folder is not None:
+        shutil.rmtree(folder.parent if folder.name == "artifacts" else folder, ignore_errors=True)
 
 
 def load_keras_model(model_uri: str, store_uri: str) -> Any:
@@ -397,11 +477,14 @@ def update_run(
             params=[Param(k, "null" if v is None else str(v)) for k, v in (params or {}).items()],
             tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
         )
-        for folder, path in (artifacts or {}).items():
-            if path.is_dir():
-                client.log_artifacts(run_id, str(path), folder or None)
-            elif path.is_file():
-                client.log_artifact(run_id, str(path), folder or None)
+        if not artifacts:
+            return
+        with whole_artifacts(client.get_run(run_id).info.artifact_uri):
+            for folder, path in artifacts.items():
+                if path.is_dir():
+                    client.log_artifacts(run_id, str(path), folder or None)
+                elif path.is_file():
+                    client.log_artifact(run_id, str(path), folder or None)
 
 
 def end_run(config: TrackingConfig, workspace: Workspace, run_id: str, status: str) -> None:
@@ -420,12 +503,12 @@ def find_runs(config: TrackingConfig, workspace: Workspace, *, parent_id: str | 
         return [_record(run) for run in found]
 
 
-def latest_finished_run(config: TrackingConfig, workspace: Workspace, tag: str, value: str) -> str | None:
-    """The id of the newest FINISHED run of the experiment tagged `tag` = `value`, if any."""
+def latest_run_tagged(config: TrackingConfig, workspace: Workspace, tag: str, value: str) -> str | None:
+    """The id of the newest run of the experiment tagged `tag` = `value`, whatever its status, if any."""
     with _store(config, workspace, "search the runs") as (client, experiment_id):
         found = client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+            filter_string=f"tags.`{tag}` = '{value}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
