@@ -13,8 +13,10 @@ from $MNIST_MIRROR, and runs, alternating, N times each after one warm-up round:
 It reports medians and ranges, the ratio (b)/(a) pair by pair, each stage's wall time,
 peak RSS and MLflow share (from the stages' own profile records), the train stage's fit
 time against the compute floor (the run's FLOPs at a matmul rate measured here), test
-accuracies, and optionally how training time scales with data size and width. The table
-goes to docs/benchmarks.md.
+accuracies, `mnist-pipeline predict` on the trained model (one image in a cold process, and
+a folder of MNIST test images as PNG files, after start-up), and optionally how training time
+scales with data size and width. The table goes to docs/benchmarks.md. `--quick` shrinks every
+part to a smoke test.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ PROFILE_ENV = "MNIST_PIPELINE_PROFILE"
 STAGES = ("download", "preprocess", "train", "evaluate")
 MODEL_SHAPE = "the model's first layer (64x784 @ 784x128)"
 COLD_PATHS = ("data/raw", "data/processed", "models", "reports", ".dvc/cache", ".dvc/tmp")
+PREDICT_FOLDER = 10_000  # PNG files predicted at once (all of MNIST's test images)
+PREDICT_RUNS = 5  # cold one-image runs (the median is reported)
 
 
 @dataclass
@@ -96,6 +100,62 @@ def run_stage(clone: Path, stage: str, overrides: list[str], env: dict[str, str]
     """One stage exactly as dvc.yaml runs it, on params.yaml composed with `overrides`."""
     subprocess.run(["mnist-pipeline", "params", *overrides], cwd=clone, env=env, check=True, capture_output=True)
     return measured(stage_command(clone, stage), clone, env).profile[-1]
+
+
+@dataclass
+class PredictFigures:
+    one_image_s: list[float]  # cold `mnist-pipeline predict one.png`, ONNX Runtime (the default)
+    one_image_keras_s: list[float]  # the same with --keras (TensorFlow)
+    folder_images: int
+    folder_s: float  # the whole command on the folder
+    correct: int  # of folder_images, read as their MNIST label
+
+
+def predict_figures(clone: Path, env: dict[str, str], quick: bool) -> PredictFigures:
+    """`mnist-pipeline predict` on the clone's trained model: MNIST test images written as PNG
+    files, as a user would hand them over (dark digits on white, so each is inverted back)."""
+    import numpy as np
+    from PIL import Image
+
+    images = np.load(clone / "data" / "processed" / "x_test.npy")
+    labels = np.load(clone / "data" / "processed" / "y_test.npy")
+    count = 500 if quick else min(PREDICT_FOLDER, len(images))
+    folder = clone / ".bench-predict"
+    folder.mkdir(exist_ok=True)
+    for index in range(count):
+        Image.fromarray(255 - images[index]).save(folder / f"{index:05d}.png")
+    one = str(folder / "00000.png")
+    runs = 1 if quick else PREDICT_RUNS
+    cold = [measured(f"mnist-pipeline predict {one}", clone, env).wall_s for _ in range(runs)]
+    keras = [measured(f"mnist-pipeline predict {one} --keras", clone, env).wall_s for _ in range(0 if quick else runs)]
+    whole = measured(f"mnist-pipeline predict {folder}", clone, env)
+    digits = [int(line.rsplit(": ", 1)[1].split()[0]) for line in whole.output.splitlines() if " (p=" in line]
+    correct = sum(int(digit == label) for digit, label in zip(digits, labels, strict=False))
+    return PredictFigures(cold, keras, count, whole.wall_s, correct)
+
+
+def predict_lines(figures: PredictFigures) -> list[str]:
+    """The prediction section of the report: throughput counts from the end of a one-image run's
+    start-up (the folder's wall less the median one-image wall)."""
+    start_up = statistics.median(figures.one_image_s)
+    rate = (figures.folder_images - 1) / max(figures.folder_s - start_up, 1e-9)
+    keras = f"{spread(figures.one_image_keras_s)} s" if figures.one_image_keras_s else "not measured (--quick)"
+    return [
+        "",
+        "## Prediction",
+        "",
+        "`mnist-pipeline predict` on the trained model's ONNX export (ONNX Runtime, the default), each run a "
+        "fresh process; the images are MNIST test images saved as PNG files (dark on white).",
+        "",
+        "| what | figure |",
+        "| --- | --- |",
+        f"| one image, cold process, end to end (runs: {len(figures.one_image_s)}) "
+        f"| **{spread(figures.one_image_s)} s** |",
+        f"| the same with `--keras` (TensorFlow) | {keras} |",
+        f"| a folder of {figures.folder_images} PNG files, whole command | {figures.folder_s:.2f} s |",
+        f"| the folder after start-up (image preparation included) | **{rate:.0f} images/s** |",
+        f"| digits read as their MNIST label | {figures.correct / figures.folder_images:.4f} |",
+    ]
 
 
 def accuracy_of_reference(output: str) -> float:
@@ -170,6 +230,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None, help="train on N images (smoke tests only)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (smoke tests only)")
     parser.add_argument("--scaling", action="store_true", help="also time the train stage over data sizes and widths")
+    parser.add_argument("--quick", action="store_true", help="smoke test: few images and runs for the predict figures")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
     if not os.environ.get("MNIST_MIRROR"):
@@ -207,12 +268,14 @@ def main() -> None:
         train_size = _split_size(clone, "train")
         val_size = _split_size(clone, "val")
         scaling = scaling_rows(clone, env) if args.scaling else []
+        predicting = predict_figures(clone, env, args.quick)
         keras_loop = run_stage(clone, "train", ["train.loop=keras"], env)
         subprocess.run(["mnist-pipeline", "params"], cwd=clone, env=env, check=True, capture_output=True)
     rate = matmul_gflops()
     rates = {"2048x2048": matmul_gflops(1), MODEL_SHAPE: matmul_gflops(1, (64, 784, 128))}
     flop = mlp_training_gflop(params["model"]["units"], train_size, val_size, params["train"]["epochs"])
     report = render(rounds, metrics, (rate, rates), flop, (scaling, keras_loop), args, reference_cmd)
+    report += "\n".join(predict_lines(predicting)) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(report)

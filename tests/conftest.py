@@ -162,13 +162,15 @@ class TrainedModel:
     def tracking_uri(self) -> str:
         return str(self.config.tracking.uri)
 
-    def logged_model_id(self) -> str:
-        """The id of the model the train stage logged: `models:/<id>` loads it."""
+    def logged_model_id(self, name: str = "model") -> str:
+        """The id of the model the train stage logged as `name` (`model`: Keras, `model_onnx`: its
+        ONNX export): `models:/<id>` loads it."""
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(self.tracking_uri)
         experiment = client.get_experiment_by_name(self.config.tracking.experiment)
-        return client.search_logged_models([experiment.experiment_id])[0].model_id
+        found = client.search_logged_models([experiment.experiment_id], filter_string=f"name = '{name}'")
+        return found[0].model_id
 
     @property
     def champion_uri(self) -> str:

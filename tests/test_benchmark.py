@@ -27,6 +27,7 @@ def test_benchmark_smoke_run_writes_a_complete_report(tmp_path: Path, mnist_mirr
         "1000",
         "--epochs",
         "1",
+        "--quick",
     ]
     subprocess.run(
         [*command, "--out", str(report)], cwd=REPO, env=pipeline_env(mnist_mirror), check=True, capture_output=True
@@ -38,3 +39,8 @@ def test_benchmark_smoke_run_writes_a_complete_report(tmp_path: Path, mnist_mirr
     for stage, tensorflow in (("download", "no"), ("preprocess", "no"), ("train", "yes"), ("evaluate", "no")):
         assert re.search(rf"\| {stage} \| [\d.]+ .*\| {tensorflow} \|", text), stage
     assert re.search(r"= \*\*[\d.]+x\*\* the floor", text)
+    one_image = r"\| one image, cold process, end to end \(runs: 1\) \| \*\*[\d.]+ \([\d.]+-[\d.]+\) s\*\* \|"
+    assert re.search(one_image, text)
+    assert re.search(r"\| the folder after start-up \(image preparation included\) \| \*\*\d+ images/s\*\* \|", text)
+    read = re.search(r"\| digits read as their MNIST label \| (0\.\d{4}|1\.0000) \|", text)
+    assert read and float(read.group(1)) >= 0.5, "the trained model reads most of the test images"

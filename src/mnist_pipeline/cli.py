@@ -9,10 +9,11 @@ from pathlib import Path
 
 from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.stages import params
 
 
 def _params(args: argparse.Namespace) -> None:
+    from mnist_pipeline.stages import params  # Hydra and OmegaConf: not on the way to `predict`
+
     workspace = run_or_exit(Workspace.find)
     if args.check:
         print(run_or_exit(lambda: params.check(workspace, args.record)))
@@ -38,8 +39,8 @@ def _predict(args: argparse.Namespace) -> None:
     if not files:
         print("error: no images in the given folders; give PNG, JPEG or BMP files", file=sys.stderr)
         raise SystemExit(1)
-    model = run_or_exit(lambda: predictor.load_model(args.model or str(predictor.default_model())))
-    results = predictor.predict_files(model, files, args.save_preprocessed)
+    load_model = run_or_exit(lambda: predictor.model_loader(args.model, keras=args.keras))
+    results = run_or_exit(lambda: predictor.predict_files(load_model, files, args.save_preprocessed))
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -75,8 +76,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("images", nargs="+", type=Path, help="image files, or folders of images")
     p.add_argument(
         "--model",
-        help="a .keras file (or a folder with model.keras), or an MLflow model URI: models:/NAME@ALIAS, "
-        "models:/NAME/VERSION, models:/MODEL_ID, runs:/RUN_ID/model (default: the train stage's models/model.keras)",
+        help="a .onnx or .keras file, a folder with model.onnx (or model.keras, with --keras), or an MLflow "
+        "model URI: models:/NAME@ALIAS, models:/NAME/VERSION, models:/MODEL_ID, runs:/RUN_ID/model "
+        "(default: the train stage's models/model.onnx)",
+    )
+    p.add_argument(
+        "--keras",
+        action="store_true",
+        help="in a model folder, run model.keras in TensorFlow instead of model.onnx in ONNX Runtime (seconds slower)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list: image, digit, probability (or error)")
     p.add_argument(

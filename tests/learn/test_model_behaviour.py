@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import TrainedModel
 from mnist_pipeline.data.preprocess import load_split
 from mnist_pipeline.predict.predictor import predict_files
+from mnist_pipeline.predict.runtimes import KerasClassifier
 
 SAMPLE = 1000  # test digits per check
 
@@ -59,8 +60,8 @@ def test_inverted_colours_go_through_preprocessing_to_the_same_answer(
         Image.fromarray(image).save(as_is[-1])
         inverted.append(tmp_path / f"paper-{index}.png")
         Image.fromarray(255 - image).resize((84, 84), Image.Resampling.BICUBIC).save(inverted[-1])
-    plain = [p.digit for p in predict_files(model, as_is)]
-    drawn = [p.digit for p in predict_files(model, inverted)]
+    plain = [p.digit for p in predict_files(lambda: KerasClassifier(model), as_is)]
+    drawn = [p.digit for p in predict_files(lambda: KerasClassifier(model), inverted)]
     agree = float(np.mean(np.array(plain) == np.array(drawn)))
     assert agree >= 0.97, f"inverting and enlarging changed {1 - agree:.1%} of the answers"
     assert float(np.mean(np.array(drawn) == labels)) >= 0.9

@@ -114,3 +114,32 @@ def test_preprocessing_and_predict_import_no_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_large_folder_is_prepared_in_workers_exactly_as_one_by_one(raw_dir: Path, tmp_path: Path) -> None:
+    """Enough MNIST test digits (as dark-on-white PNGs) for the worker processes, and one
+    unreadable file among them: the same pixels and the same error, in the same order, and the
+    workers end without a word on stderr."""
+    from mnist_pipeline.data.idx import read_idx
+    from mnist_pipeline.predict.imageprep import FILES_PER_WORKER, pixels_or_error, prepare_many
+
+    digits = read_idx(raw_dir / "t10k-images-idx3-ubyte")[: 2 * FILES_PER_WORKER]
+    paths = []
+    for index, digit in enumerate(digits):
+        paths.append(tmp_path / f"{index:04d}.png")
+        Image.fromarray(255 - digit).save(paths[-1])
+    paths[7].write_bytes(b"not an image")
+    together = prepare_many(paths)
+    alone = [pixels_or_error(path) for path in paths]
+    assert len(together) == len(paths)
+    assert str(together[7]) == str(alone[7]) and "not an image" in str(together[7])
+    assert all(np.array_equal(a, b) for i, (a, b) in enumerate(zip(together, alone, strict=True)) if i != 7)
+    assert together[0].shape == (28, 28) and together[0].dtype == np.uint8
+    # As in `mnist-pipeline predict`, whose SIGTERM handler the workers inherit: the pool ends them silently.
+    code = (
+        "import sys; from pathlib import Path; from mnist_pipeline.plumbing.interrupts import handle_interrupts; "
+        "from mnist_pipeline.predict.imageprep import prepare_many; handle_interrupts(); "
+        "print(len(prepare_many(sorted(Path(sys.argv[1]).iterdir()))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert (done.stdout, done.stderr) == (f"{len(paths)}\n", "")

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TrainedModel, pipeline_env, run
+from conftest import REPO, TrainedModel, pipeline_env, run
 from drawn_digits import FONTS, draw_strokes, draw_text, font_path
 from mnist_pipeline import cli
 from mnist_pipeline.predict.imageprep import prepare
@@ -114,8 +117,9 @@ def test_unknown_models_fail_with_the_fix(small_cnn: TrainedModel, tmp_path: Pat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", small_cnn.tracking_uri)
     monkeypatch.chdir(tmp_path)  # outside any repository
     for model, message in [
-        ([], "no --model given, and no repository here to take models/model.keras from"),
+        ([], "no --model given, and no repository here to take models/model.onnx from"),
         (["--model", "nowhere.keras"], "no model at nowhere.keras: train one"),
+        (["--model", "nowhere.onnx"], "no model at nowhere.onnx: train one"),
         (["--model", "models:/no-such-model@champion"], "cannot load MLflow model models:/no-such-model@champion"),
     ]:
         with pytest.raises(SystemExit) as exit_:
@@ -129,7 +133,8 @@ def test_console_script_prints_one_line_per_image(small_cnn: TrainedModel, tmp_p
     draw_strokes(0, size=(300, 200), width=16).save(tmp_path / "zero.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     done = run(
-        ["mnist-pipeline", "predict", "zero.png", "broken.jpg", "--model", str(small_cnn.model_file)],
+        # The model folder: its ONNX export, as by default (no TensorFlow start-up in the process).
+        ["mnist-pipeline", "predict", "zero.png", "broken.jpg", "--model", str(small_cnn.model_file.parent)],
         tmp_path,
         pipeline_env(mnist_mirror),
         check=False,
@@ -137,6 +142,82 @@ def test_console_script_prints_one_line_per_image(small_cnn: TrainedModel, tmp_p
     assert done.returncode == 1
     assert done.stdout.startswith("zero.png: 0 (p=") and len(done.stdout.splitlines()) == 1
     assert done.stderr.strip().splitlines()[-1].startswith("broken.jpg: error: ")
+
+
+# The ONNX export (the train stage's models/model.onnx), which `predict` runs by default.
+
+
+def test_onnx_export_gives_keras_probabilities_on_the_whole_test_set(small_cnn: TrainedModel) -> None:
+    """The same digit for each of the 10,000 test images, probabilities within 1e-5: the Keras
+    model's are the ones the train stage saved beside both files."""
+    from mnist_pipeline.data.preprocess import load_split
+    from mnist_pipeline.plumbing.workspace import ONNX_FILE, PROBABILITIES_FILE
+    from mnist_pipeline.predict.runtimes import OnnxClassifier
+
+    models = small_cnn.model_file.parent
+    keras_probabilities = np.load(models / PROBABILITIES_FILE)
+    onnx_probabilities = OnnxClassifier(models / ONNX_FILE).probabilities(load_split(small_cnn.data_dir, "test").x)
+    assert onnx_probabilities.shape == keras_probabilities.shape == (10_000, 10)
+    np.testing.assert_array_equal(onnx_probabilities.argmax(axis=1), keras_probabilities.argmax(axis=1))
+    np.testing.assert_allclose(onnx_probabilities, keras_probabilities, rtol=0, atol=1e-5)
+
+
+def test_onnx_and_keras_read_the_drawn_digits_alike(
+    small_cnn: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drawn_digits(tmp_path / "digits")
+    models = str(small_cnn.model_file.parent)
+    code, with_onnx = predict_json([str(tmp_path / "digits"), "--model", models], capsys)
+    assert code == 0
+    _, with_keras = predict_json([str(tmp_path / "digits"), "--model", models, "--keras"], capsys)
+    _, with_keras_file = predict_json([str(tmp_path / "digits"), "--model", str(small_cnn.model_file)], capsys)
+    assert [r["digit"] for r in with_onnx] == [r["digit"] for r in with_keras] == [r["digit"] for r in with_keras_file]
+    assert [r["probability"] for r in with_onnx] == pytest.approx([r["probability"] for r in with_keras], abs=1e-5)
+
+
+def repo_with_models(small_cnn: TrainedModel, root: Path, *files: str) -> Path:
+    """A folder that `predict` takes for the repository (a dvc.yaml), its models/ holding `files`
+    of the session's small CNN."""
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    (root / "models").mkdir()
+    for name in files:
+        shutil.copy(small_cnn.model_file.parent / name, root / "models" / name)
+    return root
+
+
+def test_default_predict_loads_neither_tensorflow_nor_mlflow_nor_hydra(small_cnn: TrainedModel, tmp_path: Path) -> None:
+    """`mnist-pipeline predict digit.png` in a fresh process, as a user runs it: the train stage's
+    ONNX model, and none of the heavy packages imported."""
+    repo = repo_with_models(small_cnn, tmp_path, "model.onnx")
+    draw_strokes(3, size=(300, 300), width=20).save(repo / "three.png")
+    code = (
+        "import sys\nfrom mnist_pipeline import cli\ncli.main(['predict', 'three.png'])\n"
+        "heavy = ('tensorflow', 'keras', 'mlflow', 'hydra', 'omegaconf')\n"
+        "print('loaded:', [name for name in heavy if name in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    prediction, loaded = done.stdout.splitlines()
+    assert prediction.startswith("three.png: 3 (p=")
+    assert loaded == "loaded: []"
+
+
+def test_a_models_folder_without_onnx_fails_with_the_fix(
+    small_cnn: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old models/ folder (model.keras only): one line naming both fixes; `--keras` still works."""
+    repo = repo_with_models(small_cnn, tmp_path, "model.keras")
+    draw_strokes(5, size=(300, 300), width=20).save(repo / "five.png")
+    monkeypatch.chdir(repo)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "five.png"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"error: no model.onnx in {repo / 'models'} ")
+    assert "run `dvc repro train` to export it, or pass --keras" in err
+    code, results = predict_json(["five.png", "--keras"], capsys)
+    assert code == 0 and results[0]["digit"] == 5
 
 
 def test_a_file_that_is_not_a_keras_model_is_one_line_naming_it(

@@ -12,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,6 +21,7 @@ import pytest
 
 from conftest import VENV_BIN, TrainedModel, pipeline_env
 from mnist_pipeline.data.preprocess import load_split
+from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 180  # seconds for the server to load TensorFlow and the model
@@ -41,14 +44,15 @@ def post(url: str, body: object) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-@pytest.fixture(scope="module")
-def server(small_cnn: TrainedModel, mnist_mirror) -> Iterator[str]:
-    """`mlflow models serve -m models:/NAME@champion --env-manager local`; yields its base URL."""
+@contextmanager
+def serving(model_uri: str, small_cnn: TrainedModel, mnist_mirror: Path, log_name: str) -> Iterator[str]:
+    """`mlflow models serve -m MODEL_URI --env-manager local` on a free port; yields its base URL,
+    and stops the server (its process group) by PID."""
     port = free_port()
     env = {**pipeline_env(mnist_mirror), "MLFLOW_TRACKING_URI": small_cnn.tracking_uri}
-    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", small_cnn.champion_uri]
+    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri]
     command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
-    log = small_cnn.root / "serve.log"
+    log = small_cnn.root / log_name
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -70,6 +74,13 @@ def server(small_cnn: TrainedModel, mnist_mirror) -> Iterator[str]:
         process.wait(timeout=60)
 
 
+@pytest.fixture(scope="module")
+def server(small_cnn: TrainedModel, mnist_mirror: Path) -> Iterator[str]:
+    """The registry's champion (the Keras model)."""
+    with serving(small_cnn.champion_uri, small_cnn, mnist_mirror, "serve.log") as url:
+        yield url
+
+
 def test_server_predicts_mnist_digits(server: str, small_cnn: TrainedModel) -> None:
     test = load_split(small_cnn.data_dir, "test")
     images, labels = test.x[:50], test.y[:50].argmax(axis=1)
@@ -87,3 +98,19 @@ def test_server_rejects_input_of_the_wrong_shape(server: str) -> None:
     status, body = post(f"{server}/invocations", {"inputs": np.zeros((2, 784)).tolist()})
     assert status == 400
     assert "shape" in json.dumps(body).lower()
+
+
+def test_the_onnx_flavor_serves_the_same_probabilities(small_cnn: TrainedModel, mnist_mirror: Path) -> None:
+    """The ONNX export the train stage logged beside the Keras model (`model_onnx`, same
+    signature), served by ONNX Runtime: the Keras model's probabilities, under the output's name."""
+    test = load_split(small_cnn.data_dir, "test")
+    images = test.x[:50]
+    onnx_model = f"models:/{small_cnn.logged_model_id('model_onnx')}"
+    with serving(onnx_model, small_cnn, mnist_mirror, "serve-onnx.log") as url:
+        status, body = post(f"{url}/invocations", {"inputs": images.tolist()})
+        wrong_status, wrong = post(f"{url}/invocations", {"inputs": np.zeros((2, 784)).tolist()})
+    assert status == 200, body
+    served = np.array(body["predictions"]["probabilities"])
+    local = np.load(small_cnn.model_file.parent / PROBABILITIES_FILE)[:50]  # the Keras model's, at training
+    np.testing.assert_allclose(served, local, atol=1e-5)
+    assert wrong_status == 400 and "shape" in json.dumps(wrong).lower()

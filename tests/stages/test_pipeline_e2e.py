@@ -138,6 +138,8 @@ def test_one_mlflow_run_spans_train_and_evaluate(repo: Pipeline) -> None:
     assert len(client.get_metric_history(tracked.info.run_id, "val_accuracy")) == 1
     models = client.search_logged_models([experiment.experiment_id])
     assert tracked.info.run_id in [m.source_run_id for m in models]
+    # Keras, and its ONNX export
+    assert sorted(m.name for m in models if m.source_run_id == tracked.info.run_id) == ["model", "model_onnx"]
 
 
 def test_second_repro_runs_nothing(repo: Pipeline) -> None:

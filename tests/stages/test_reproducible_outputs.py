@@ -1,6 +1,6 @@
-"""The same config and seed give the same bytes for every DVC output: a forced re-run of the
-pipeline leaves dvc.lock (and so `git status`) as committed, and a run is tagged dirty only
-when a tracked file differs, not for an untracked one."""
+"""The same config and seed give the same bytes for every DVC output (the ONNX export of the
+model among them): a forced re-run of the pipeline leaves dvc.lock (and so `git status`) as
+committed, and a run is tagged dirty only when a tracked file differs, not for an untracked one."""
 
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ def test_a_forced_rerun_leaves_dvc_lock_and_git_status_as_committed(tmp_path: Pa
     run(["dvc", "repro"], repo, env)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "lock"], repo, env)
     (repo / "notes.txt").write_text("an untracked file changes no code\n")
+    onnx_model = (repo / "models" / "model.onnx").read_bytes()
 
     run(["dvc", "repro", "--force"], repo, env)
     changed = run(["git", "status", "--porcelain", "--untracked-files=no"], repo, env).stdout
-    assert changed == ""  # dvc.lock: the same hashes for data, models, reports and figures
+    assert changed == ""  # dvc.lock: the same hashes for data, models (.keras and .onnx), reports and figures
+    assert (repo / "models" / "model.onnx").read_bytes() == onnx_model
     assert git_dirty_of_latest_run(repo) == "false"
 
     (repo / "README.md").write_text("edited\n")

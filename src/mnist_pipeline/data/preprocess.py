@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnist_pipeline.config import DataConfig
 from mnist_pipeline.data.idx import REFETCH, read_idx
 from mnist_pipeline.plumbing.errors import DataError, one_line
 from mnist_pipeline.plumbing.files import atomic_dir
+
+if TYPE_CHECKING:  # not at run time: `predict` scales images without loading OmegaConf
+    from mnist_pipeline.config import DataConfig
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)

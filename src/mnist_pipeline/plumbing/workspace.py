@@ -32,6 +32,8 @@ DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"
 # bytes for the same config and seed. The MLflow run that trained it carries the folder's
 # digest (stages/artifacts.py, MODEL_DIGEST_TAG), which is how the evaluate stage finds it.
 MODEL_FILE = "model.keras"
+# The same model for ONNX Runtime (learn/onnx_export.py): what `mnist-pipeline predict` runs by default.
+ONNX_FILE = "model.onnx"
 PROBABILITIES_FILE = "test_probabilities.npy"
 
 

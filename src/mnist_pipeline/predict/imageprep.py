@@ -3,18 +3,25 @@
 MNIST digits are white ink on black, size-normalised into a 20x20 box (keeping their aspect
 ratio, anti-aliased) and centred by centre of mass in a 28x28 field; a model only works on
 new images that get the same treatment. No TensorFlow here: Pillow and NumPy only.
+
+A folder of thousands of images is prepared in forked worker processes, one per core
+(`prepare_many`); each step avoids NumPy's slower general-purpose calls on these small arrays
+(np.median, np.pad, np.indices), with the same results.
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageOps
 
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, scale_images
-from mnist_pipeline.plumbing.errors import DataError, one_line
+from mnist_pipeline.plumbing.children import quiet_child
+from mnist_pipeline.plumbing.errors import DataError, PipelineError, one_line
 from mnist_pipeline.plumbing.files import atomic_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -30,14 +37,17 @@ NOISE_FLOOR = 0.25
 BORDER = 2  # pixels of the frame that tell the background colour
 WORK = 4 * BOX  # large crops are reduced towards this size before their strokes are widened
 MIN_STROKE = 2.0  # ... but not so far that strokes get thinner than this, in pixels
+# Files per worker process below which a batch is prepared in this process (forking costs more).
+FILES_PER_WORKER = 200
 
 
 def load_grayscale(path: Path) -> np.ndarray:
     """Any PNG/JPEG/BMP (any mode, EXIF-rotated, transparent or not) as float 0-255 luminance."""
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
+        with Image.open(path) as image:
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to turn
             image.load()
+            return _luminance(image)
     except FileNotFoundError:
         raise DataError("no such file") from None
     except IsADirectoryError:
@@ -46,6 +56,9 @@ def load_grayscale(path: Path) -> np.ndarray:
         raise DataError("not an image Pillow can read; give a PNG, JPEG or BMP file") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"unreadable image ({one_line(exc)}); give a PNG, JPEG or BMP file") from None
+
+
+def _luminance(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(image, dtype=np.float64)
         top = values.max()
@@ -69,14 +82,24 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     frame = np.concatenate(
         [gray[:BORDER].ravel(), gray[-BORDER:].ravel(), gray[:, :BORDER].ravel(), gray[:, -BORDER:].ravel()]
     )
-    background = float(np.median(frame))
+    background = _median(frame)
     ink = background - gray if background > 127 else gray - background
     peak = float(ink.max()) if ink.size else 0.0
     if peak < MIN_CONTRAST:
         raise DataError("no digit found (blank image: nothing stands out from the background)")
-    ink = np.clip(ink / peak, 0.0, 1.0)
+    ink /= peak
+    np.clip(ink, 0.0, 1.0, out=ink)
     ink[ink < NOISE_FLOOR] = 0.0
     return ink
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a 1-D array (the mean of the middle two when their number is even), 10x faster."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
@@ -86,7 +109,8 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
 
 def stroke_width(ink: np.ndarray) -> float:
     """Mean stroke width in pixels: ink area over half its outline (MNIST's measure, see STROKE_WIDTH)."""
-    solid = np.pad(ink > 0.5, 1)
+    solid = np.zeros((ink.shape[0] + 2, ink.shape[1] + 2), dtype=bool)
+    np.greater(ink, 0.5, out=solid[1:-1, 1:-1])
     inner = solid[1:-1, 1:-1] & solid[:-2, 1:-1] & solid[2:, 1:-1] & solid[1:-1, :-2] & solid[1:-1, 2:]
     area = int(solid.sum())
     outline = area - int(inner.sum())
@@ -102,32 +126,49 @@ def resize(ink: np.ndarray, longer_side: int, resample: Image.Resampling) -> np.
     return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)
 
 
-def reduce(ink: np.ndarray) -> np.ndarray:
+def reduce(ink: np.ndarray, width: float | None = None) -> np.ndarray:
     """Shrink a large crop by area averaging, but only as far as keeps its strokes ~2 px wide (so
-    they stay solid and can be widened evenly), and not below WORK pixels."""
+    they stay solid and can be widened evenly), and not below WORK pixels. `width`: its
+    stroke_width, if known."""
     side = max(ink.shape)
-    target = max(WORK, round(side * MIN_STROKE / max(stroke_width(ink), 1.0)))
+    if side <= WORK:
+        return ink
+    width = stroke_width(ink) if width is None else width
+    target = max(WORK, round(side * MIN_STROKE / max(width, 1.0)))
     if side <= target:
         return ink
     small = resize(ink, target, Image.Resampling.BOX)
     return small / small.max()
 
 
-def thicken(ink: np.ndarray) -> np.ndarray:
-    """Widen thin strokes (a pen line on a large image) to MNIST's width once scaled to the box."""
-    grow = round(STROKE_WIDTH * max(ink.shape) / BOX - stroke_width(ink))
+def thicken(ink: np.ndarray, width: float | None = None) -> np.ndarray:
+    """Widen thin strokes (a pen line on a large image) to MNIST's width once scaled to the box.
+    `width`: its stroke_width, if known."""
+    grow = round(STROKE_WIDTH * max(ink.shape) / BOX - (stroke_width(ink) if width is None else width))
     if grow < 1:
         return ink
-    grown = np.pad(ink, grow)  # room for the strokes to grow outwards
+    grown = np.zeros((ink.shape[0] + 2 * grow, ink.shape[1] + 2 * grow))  # room for the strokes to grow outwards
+    grown[grow:-grow, grow:-grow] = ink
     for axis in (0, 1):  # a square max filter, one axis at a time
-        grown = sliding_window_view(grown, grow + 1, axis=axis).max(axis=-1)
+        grown = _running_max(grown, grow + 1, axis)
     return grown
+
+
+def _running_max(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """The maximum of each `size` consecutive values along `axis` (a sliding window's max,
+    `sliding_window_view(values, size, axis).max(-1)`), as `size` shifted slices: no window copies."""
+    along = np.moveaxis(values, axis, 0)  # a view: slices of its first axis are views too
+    length = along.shape[0] - size + 1
+    result = along[:length].copy()
+    for shift in range(1, size):
+        np.maximum(result, along[shift : shift + length], out=result)
+    return np.moveaxis(result, 0, axis)
 
 
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     """Place the digit in the 28x28 field with its centre of mass on MNIST's."""
     field = np.zeros(IMAGE_SHAPE[:2])
-    rows, cols = np.indices(digit.shape)
+    rows, cols = _indices(digit.shape)
     mass = digit.sum()
     top = round(float(CENTRE[0] - (rows * digit).sum() / mass))
     left = round(float(CENTRE[1] - (cols * digit).sum() / mass))
@@ -137,9 +178,20 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     return field
 
 
+@functools.lru_cache(maxsize=64)
+def _indices(shape: tuple[int, ...]) -> np.ndarray:
+    """np.indices(shape), made once per shape (a digit is at most BOX x BOX: few shapes)."""
+    grid = np.indices(shape)
+    grid.flags.writeable = False
+    return grid
+
+
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """Grayscale pixels (0-255, any size) -> MNIST-style uint8 28x28, white digit on black."""
-    digit = resize(thicken(reduce(crop_to_ink(ink_map(gray)))), BOX, Image.Resampling.LANCZOS)
+    ink = crop_to_ink(ink_map(gray))
+    width = stroke_width(ink)
+    reduced = reduce(ink, width)
+    digit = resize(thicken(reduced, width if reduced is ink else None), BOX, Image.Resampling.LANCZOS)
     return np.round(centre_by_mass(digit) * 255.0).astype(np.uint8)
 
 
@@ -147,6 +199,30 @@ def prepare(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """An image file -> (its MNIST-style uint8 28x28, the float32 model input scaled like training)."""
     pixels = to_mnist(load_grayscale(path))
     return pixels, scale_images(pixels)[0]
+
+
+def pixels_or_error(path: Path) -> np.ndarray | PipelineError:
+    """The MNIST-style uint8 28x28 of an image file, or the error that says why there is none."""
+    try:
+        return to_mnist(load_grayscale(path))
+    except PipelineError as exc:
+        return exc
+
+
+def prepare_many(paths: list[Path]) -> list[np.ndarray | PipelineError]:
+    """`pixels_or_error` of each file, in order: in worker processes forked from this one (one per
+    core, when there are enough files to repay it; where fork exists), else here."""
+    workers = min(_cores(), len(paths) // FILES_PER_WORKER)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [pixels_or_error(path) for path in paths]
+    # quiet_child: tied to this process, Ctrl-C left to it, and the SIGTERM that ends the pool silent.
+    with multiprocessing.get_context("fork").Pool(workers, quiet_child, (os.getpid(),)) as pool:
+        return pool.map(pixels_or_error, paths, chunksize=max(1, len(paths) // (8 * workers)))
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def save_pixels(pixels: np.ndarray, path: Path) -> None:

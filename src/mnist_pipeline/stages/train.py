@@ -22,7 +22,7 @@ from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest, staged
 from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import MODEL_FILE, PROBABILITIES_FILE, Workspace
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
 from mnist_pipeline.tracking import server
 
@@ -79,6 +79,7 @@ def train_stage(
         BackgroundRun(open_run) as background,
     ):
         with phase("import_tensorflow"):
+            from mnist_pipeline.learn.onnx_export import export_onnx
             from mnist_pipeline.learn.training import fit, predict, save
         run = cast("TrackedRun", background)
         run.log_params(flatten(to_container(config)))
@@ -99,9 +100,12 @@ def train_stage(
                 drawing.start("drawing the training curves", plots.write_training_figures, history, figures_tmp)
             probabilities = predict(model, test.x)
             save(model, tmp / MODEL_FILE)
+            with phase("onnx_export"):
+                export_onnx(model, tmp / ONNX_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
             digest = folder_digest(tmp)
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
+            run.log_onnx_model(tmp / ONNX_FILE, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_tmp)
             run.log_artifact(history_tmp, artifacts.REPORTS)
             drawing.wait()

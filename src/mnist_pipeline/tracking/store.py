@@ -44,11 +44,13 @@ from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, tracking_uri, unreachable
 
-MODEL_ARTIFACT = "model"
+MODEL_ARTIFACT = "model"  # the Keras model (registered, the champion)
+ONNX_MODEL_ARTIFACT = "model_onnx"  # its ONNX export, logged beside it by the same run
 # Makes `mlflow ui` open the experiment on its training-runs view rather than the GenAI one.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 # Packages a served model needs; pinned to what trained it, so MLflow skips its slow inference.
 _MODEL_PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "numpy")
+_ONNX_PACKAGES = ("onnx", "onnxruntime", "numpy")
 # "host:pid" of the process that has the run open; END_REASON_TAG says why a run did not finish.
 OWNER_TAG = "mnist_pipeline.owner"
 END_REASON_TAG = "mnist_pipeline.end_reason"
@@ -199,23 +201,44 @@ class TrackedRun:
     @_store_call
     def log_keras_model(self, model: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
         import mlflow.keras
-        import numpy as np
-        from mlflow.models import ModelSignature
-        from mlflow.types import Schema, TensorSpec
 
-        signature = ModelSignature(
-            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *input_shape))]),
-            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *output_shape))]),
+        signature = _signature(input_shape, output_shape)
+        _whole_model(
+            lambda: mlflow.keras.log_model(
+                model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements(_MODEL_PACKAGES)
+            )
         )
-        before = mlflow.last_logged_model()
-        try:
-            mlflow.keras.log_model(model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements())
-        except BaseException:
-            with contextlib.suppress(MlflowException):  # the store may not even answer: the first error counts
-                failed = mlflow.last_logged_model()  # this thread's: the one that just failed, if it was created
-                if failed is not None and (before is None or failed.model_id != before.model_id):
-                    _remove_local_artifacts(failed.artifact_location)
-            raise
+
+    @_store_call
+    def log_onnx_model(self, path: Path, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
+        """The ONNX export of the same model, beside it, with the same signature: what
+        `mlflow models serve` runs without TensorFlow (a model of its own, `ONNX_MODEL_ARTIFACT`)."""
+        import mlflow.onnx
+        import onnx
+
+        signature = _signature(input_shape, output_shape)
+        _whole_model(
+            lambda: mlflow.onnx.log_model(
+                onnx.load_model(path),
+                name=ONNX_MODEL_ARTIFACT,
+                signature=signature,
+                pip_requirements=_requirements(_ONNX_PACKAGES),
+                save_as_external_data=False,
+            )
+        )
+
+
+def _whole_model(log_model: Callable[[], Any]) -> None:
+    """`log_model()`; if it fails, the files of the logged model it had created are removed."""
+    before = mlflow.last_logged_model()
+    try:
+        log_model()
+    except BaseException:
+        with contextlib.suppress(MlflowException):  # the store may not even answer: the first error counts
+            failed = mlflow.last_logged_model()  # this thread's: the one that just failed, if it was created
+            if failed is not None and (before is None or failed.model_id != before.model_id):
+                _remove_local_artifacts(failed.artifact_location)
+        raise
 
 
 @contextmanager
@@ -334,9 +357,21 @@ def git_tags(workspace: Workspace) -> dict[str, str]:
     }
 
 
-def _requirements() -> list[str]:
+def _signature(input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> Any:
+    """float32 images (-1, *input_shape) in, float32 probabilities (-1, *output_shape) out."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *input_shape))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *output_shape))]),
+    )
+
+
+def _requirements(packages: tuple[str, ...]) -> list[str]:
     found = []
-    for name in _MODEL_PACKAGES:
+    for name in packages:
         try:
             found.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -504,7 +539,9 @@ def register_model_version(
 ) -> str:
     """Register the model that run `run_id` logged as a new version of `model_name`."""
     with _store(config, workspace, f"register {model_name}") as (client, experiment_id):
-        models = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
+        # The Keras model: the run also logged its ONNX export (ONNX_MODEL_ARTIFACT), served beside it.
+        query = f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'"
+        models = client.search_logged_models([experiment_id], filter_string=query)
         if not models:
             raise PipelineError(f"run {run_id} logged no model to register: run the train stage first")
         version = mlflow.register_model(f"models:/{models[0].model_id}", model_name, tags=tags)
