@@ -229,7 +229,10 @@ def test_a_file_that_is_not_a_keras_model_is_one_line_naming_it(
     (tmp_path / "notes.txt").write_text("not a model\n")
     whole = small_cnn.model_file.read_bytes()
     (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])
-    fix = "give a .keras file saved by Keras (e.g. the train stage's models/model.keras), its ONNX export (models/model.onnx) or a model URI"
+    fix = (
+        "give a .keras file saved by Keras (e.g. the train stage's models/model.keras), "
+        "its ONNX export (models/model.onnx) or a model URI"
+    )
     env = pipeline_env(mnist_mirror)
     for name in ("notes.txt", "cut.keras"):
         done = run(["mnist-pipeline", "predict", "three.png", "--model", name], tmp_path, env, check=False)

@@ -65,7 +65,10 @@ def load_keras_file(path: Path) -> KerasClassifier:
 def check_keras_file(path: Path) -> None:
     """Refuse a file Keras cannot load before TensorFlow is imported (seconds, and its log lines):
     Keras 3 loads a `.keras` zip archive holding `config.json`, or a legacy HDF5 file."""
-    fix = "give a .keras file saved by Keras (e.g. the train stage's models/model.keras), its ONNX export (models/model.onnx) or a model URI"
+    fix = (
+        "give a .keras file saved by Keras (e.g. the train stage's models/model.keras), "
+        "its ONNX export (models/model.onnx) or a model URI"
+    )
     with path.open("rb") as file:
         if file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
             return
