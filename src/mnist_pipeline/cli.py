@@ -47,7 +47,8 @@ def _prune(args: argparse.Namespace) -> None:
             f"{verb} {config.registry.model_name} version {version.version} "
             f"(run {version.run_id}, {config.registry.champion_metric} {score})"
         )
-    print(f"{verb} {len(doomed)} version{'' if len(doomed) == 1 else 's'}; kept the champion and the newest {args.keep}")
+    versions = f"{len(doomed)} version{'' if len(doomed) == 1 else 's'}"
+    print(f"{verb} {versions}; kept the champion and the newest {args.keep}")
 
 
 def _predict(args: argparse.Namespace) -> None:

@@ -23,6 +23,10 @@ def tracked(tracking_store: str, monkeypatch: pytest.MonkeyPatch) -> TrackingCon
     return TrackingConfig(uri=tracking_store, experiment="registry-test")
 
 
+def policy(model_name: str | None, metric: str = "test_accuracy", mode: str = "max") -> RegistryConfig:
+    return RegistryConfig(model_name=model_name, champion_metric=metric, champion_mode=mode, register_sweep_jobs=False)
+
+
 def run_with_model(config: TrackingConfig, root: Path, metrics: dict[str, float]) -> str:
     """A finished run that logged an (untrained) model and the given metrics."""
     model = build_model(validate(params.compose(Workspace(REPO), ["model.units=4"])).model)
@@ -37,7 +41,7 @@ def test_champion_moves_only_to_a_better_version(tracked: TrackingConfig, tmp_pa
         run_with_model(tracked, tmp_path, {"test_accuracy": acc, "test_loss": loss})
         for acc, loss in ((0.5, 0.3), (0.9, 0.4), (0.7, 0.2))
     ]
-    higher = RegistryConfig(model_name="digits", champion_metric="test_accuracy", champion_mode="max", register_sweep_jobs=False)
+    higher = policy("digits")
     outcomes = [registry.register(higher, tracked, Workspace(tmp_path), run_id) for run_id in runs]
     assert [(o.version, o.champion, o.promoted) for o in outcomes] == [
         ("1", "1", True),
@@ -48,44 +52,41 @@ def test_champion_moves_only_to_a_better_version(tracked: TrackingConfig, tmp_pa
     assert str(client.get_model_version_by_alias("digits", "champion").version) == "2"
     assert client.get_model_version("digits", "3").tags == {"test_accuracy": "0.7"}
 
-    lower = RegistryConfig(model_name="digits-by-loss", champion_metric="test_loss", champion_mode="min", register_sweep_jobs=False)
+    lower = policy("digits-by-loss", "test_loss", "min")
     outcomes = [registry.register(lower, tracked, Workspace(tmp_path), run_id) for run_id in runs]
     assert [o.champion for o in outcomes] == ["1", "1", "3"]
 
 
 def test_a_metric_the_run_did_not_log_is_a_config_error(tracked: TrackingConfig, tmp_path: Path) -> None:
-    policy = RegistryConfig(model_name="digits", champion_metric="f2_score", champion_mode="max", register_sweep_jobs=False)
+    f2 = policy("digits", "f2_score")
     with store.pipeline_run(tracked, Workspace(tmp_path)) as run:
         run.log_metrics({"test_accuracy": 0.5})
     with pytest.raises(ConfigError, match=r"registry\.champion_metric='f2_score' was not logged"):
-        registry.register(policy, tracked, Workspace(tmp_path), run.run_id)
+        registry.register(f2, tracked, Workspace(tmp_path), run.run_id)
     assert not MlflowClient(tracked.uri).search_registered_models()
 
 
 def test_no_model_name_registers_nothing(tracked: TrackingConfig, tmp_path: Path) -> None:
-    policy = RegistryConfig(model_name=None, champion_metric="test_accuracy", champion_mode="max", register_sweep_jobs=False)
-    assert registry.register(policy, tracked, Workspace(tmp_path), "any-run") is None
+    assert registry.register(policy(None), tracked, Workspace(tmp_path), "any-run") is None
 
 
 def test_prune_keeps_the_champion_and_the_newest_versions(tracked: TrackingConfig, tmp_path: Path) -> None:
-    policy = RegistryConfig(
-        model_name="digits", champion_metric="test_accuracy", champion_mode="max", register_sweep_jobs=False
-    )
+    digits = policy("digits")
     workspace = Workspace(tmp_path)
     for accuracy in (0.5, 0.9, 0.7, 0.6):  # versions 1-4; 2 is the champion
-        registry.register(policy, tracked, workspace, run_with_model(tracked, tmp_path, {"test_accuracy": accuracy}))
+        registry.register(digits, tracked, workspace, run_with_model(tracked, tmp_path, {"test_accuracy": accuracy}))
     client = MlflowClient(tracked.uri)
 
     def versions() -> list[str]:
         return sorted(str(v.version) for v in client.search_model_versions("name = 'digits'"))
 
-    would = registry.prune(policy, tracked, workspace, keep=1, dry_run=True)
+    would = registry.prune(digits, tracked, workspace, keep=1, dry_run=True)
     assert [v.version for v in would] == ["3", "1"] and versions() == ["1", "2", "3", "4"]
-    deleted = registry.prune(policy, tracked, workspace, keep=1)
+    deleted = registry.prune(digits, tracked, workspace, keep=1)
     assert [(v.version, v.tags["test_accuracy"]) for v in deleted] == [("3", "0.7"), ("1", "0.5")]
     assert versions() == ["2", "4"]
     assert str(client.get_model_version_by_alias("digits", "champion").version) == "2"
-    assert [v.version for v in registry.prune(policy, tracked, workspace, keep=0)] == ["4"]
+    assert [v.version for v in registry.prune(digits, tracked, workspace, keep=0)] == ["4"]
     assert versions() == ["2"]  # the champion stays whatever N is
     assert client.search_runs([client.get_experiment_by_name("registry-test").experiment_id])  # runs stay
 
