@@ -211,3 +211,18 @@ def test_runs_command_lists_the_runs_best_first_with_the_champion_marked(repo: P
     assert sorted(row[0] for row in rows) == ["mlp-u128-e1", "mlp-u128-e2"]
     assert float(rows[0][-4]) >= float(rows[1][-4]) and all(row[-2] == "FINISHED" for row in rows)
     assert lines[2].startswith("* ") and not lines[3].startswith("* ")  # the champion is the best
+
+
+def test_registry_prune_dry_run_names_the_version_that_would_go(repo: Pipeline, two_runs: str) -> None:
+    """Two `dvc repro` runs, two versions: `--keep 0` would delete the one that is not the champion."""
+    client = store(repo.path)
+    champion = client.get_model_version_by_alias("mnist-classifier", "champion")
+    (other,) = [v for v in client.search_model_versions("name = 'mnist-classifier'") if v.version != champion.version]
+    command = ["mnist-pipeline", "registry", "prune", "--keep", "0", "--dry-run"]
+    lines = run(command, repo.path, repo.env).stdout.splitlines()
+    assert lines == [
+        f"would delete mnist-classifier version {other.version} "
+        f"(run {other.run_id}, test_accuracy {other.tags['test_accuracy']})",
+        "would delete 1 version; kept the champion and the newest 0",
+    ]
+    assert len(client.search_model_versions("name = 'mnist-classifier'")) == 2  # a dry run deletes nothing
