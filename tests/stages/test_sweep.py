@@ -67,7 +67,8 @@ def test_parallel_sweep_is_one_parent_with_four_nested_children(parallel, repo) 
     children = [r for r in runs if r.data.tags.get(PARENT) == parent.info.run_id]
     assert sorted(map(combo, children)) == [("16", "1"), ("16", "2"), ("32", "1"), ("32", "2")]
     assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep-u16,32-e1,2"
-    assert parent.data.params == {"model.units": "16,32", "train.epochs": "1,2"}
+    swept = {"model.units": "16,32", "train.epochs": "1,2", "registry.register_sweep_jobs": "true"}
+    assert parent.data.params == swept  # the sweep's overrides
     assert parent.data.tags["sweep.launcher"] == "joblib" and parent.data.tags["sweep.failed_jobs"] == "0"
     for child in children:
         units, epochs = combo(child)
