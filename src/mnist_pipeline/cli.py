@@ -32,6 +32,26 @@ def _runs(args: argparse.Namespace) -> None:
     print(run_or_exit(lambda: runs_report(workspace, args.sort, ascending=args.ascending, limit=args.limit)))
 
 
+def _prune(args: argparse.Namespace) -> None:
+    from mnist_pipeline.config import load_params
+    from mnist_pipeline.tracking import registry
+
+    workspace = run_or_exit(Workspace.find)
+    config = run_or_exit(lambda: load_params(workspace.params_file))
+    doomed = run_or_exit(
+        lambda: registry.prune(config.registry, config.tracking, workspace, args.keep, dry_run=args.dry_run)
+    )
+    verb = "would delete" if args.dry_run else "deleted"
+    for version in doomed:
+        score = version.tags.get(config.registry.champion_metric, "?")
+        print(
+            f"{verb} {config.registry.model_name} version {version.version} "
+            f"(run {version.run_id}, {config.registry.champion_metric} {score})"
+        )
+    versions = f"{len(doomed)} version{'' if len(doomed) == 1 else 's'}"
+    print(f"{verb} {versions}; kept the champion and the newest {args.keep}")
+
+
 def _predict(args: argparse.Namespace) -> None:
     from mnist_pipeline.predict import predictor
 
@@ -65,6 +85,16 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--ascending", action="store_true", help="lowest first (for losses)")
     r.add_argument("--limit", type=int, default=None, help="show at most this many runs")
     r.set_defaults(func=_runs)
+    g = commands.add_parser("registry", help="look after the model registry (registry.model_name in params.yaml)")
+    prune = g.add_subparsers(dest="action", required=True).add_parser(
+        "prune",
+        help="delete the model versions that are neither the champion nor among the newest N",
+        description="Deletes registered versions of registry.model_name that are neither the `champion` "
+        "nor among the newest --keep, printing each; the runs and their logged models stay.",
+    )
+    prune.add_argument("--keep", type=int, required=True, metavar="N", help="newest versions to keep (>= 0)")
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    prune.set_defaults(func=_prune)
 
     p = commands.add_parser(
         "predict",

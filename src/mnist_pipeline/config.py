@@ -165,6 +165,7 @@ class RegistryConfig:
     model_name: Optional[str]  # noqa: UP045 (OmegaConf needs typing.Optional)
     champion_metric: str
     champion_mode: str
+    register_sweep_jobs: bool
 
     def __post_init__(self) -> None:
         if self.model_name is not None:

@@ -68,10 +68,9 @@ def test_inverted_colours_go_through_preprocessing_to_the_same_answer(
 
 
 def test_per_class_accuracy_is_reported(small_cnn: TrainedModel, record_property) -> None:
-    per_class = small_cnn.metrics["per_class_accuracy"]
-    assert sorted(per_class) == [str(d) for d in range(10)]
+    logged = MlflowClient(small_cnn.tracking_uri).get_run(small_cnn.run_id).data.metrics
+    per_class = {d: logged[f"test_accuracy_digit_{d}"] for d in range(10)}
     record_property("per_class_accuracy", per_class)
     worst = min(per_class, key=per_class.get)
     assert per_class[worst] >= 0.85, f"digit {worst} is recognised only {per_class[worst]:.1%} of the time"
-    logged = MlflowClient(small_cnn.tracking_uri).get_run(small_cnn.run_id).data.metrics
-    assert {d: logged[f"test_accuracy_digit_{d}"] for d in per_class} == pytest.approx(per_class)
+    assert set(small_cnn.metrics) == {"test_accuracy", "test_loss"}  # per digit: the run and the CSV

@@ -1,6 +1,6 @@
 """A queued DVC experiment grid run by two queue workers: each experiment runs in a temporary
-copy of the repository, yet logs into the workspace's MLflow store, and `dvc exp show`
-shows its metrics."""
+copy of the repository, yet logs into the workspace's MLflow store and registers its model,
+and `dvc exp show` / `dvc metrics show` show its metrics in a 120-column terminal."""
 
 from __future__ import annotations
 
@@ -72,4 +72,18 @@ def test_queued_grid_logs_into_the_workspace_store(tmp_path: Path, mnist_mirror:
         assert tracked.data.metrics["test_accuracy"] == pytest.approx(experiments[name])
         assert tracked.data.tags["data.source"] == "dvc:preprocess"
     assert sorted(r.data.params["model.units"] for r in queued.values()) == ["16", "32"]
+    # DVC experiments register their models (sweep jobs do not, by default: test_sweep.py).
+    assert len(client.search_model_versions("name = 'mnist-classifier'")) == 2
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing logged into a temporary copy
+
+    run(["dvc", "exp", "apply", next(iter(experiments))], repo, env)  # its metrics into the workspace
+    narrow = {**env, "COLUMNS": "120"}
+    metrics = run(["dvc", "metrics", "show"], repo, narrow).stdout.splitlines()
+    assert metrics[0].split() == ["Path", "test_accuracy", "test_loss"]  # per digit: per_class_metrics.csv
+    assert max(map(len, metrics)) <= 120
+    # DVC keeps the leftmost columns of `dvc exp show` when it must drop some: the two headline
+    # metrics, then the hyperparameters (params.yaml's order), before the rest of params.yaml.
+    header = [c.strip() for c in run(["dvc", "exp", "show", "--md"], repo, env).stdout.splitlines()[0].split("|")]
+    header = [c for c in header if c not in ("State", "Executor")]  # the queue's columns
+    columns = ["Experiment", "Created", "test_accuracy", "test_loss", "model.name", "model.units", "model.activation"]
+    assert header[1:8] == columns, header

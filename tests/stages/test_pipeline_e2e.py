@@ -81,7 +81,7 @@ def test_repro_runs_every_stage_and_writes_outputs(repo: Pipeline) -> None:
     ):
         assert (repo.path / out).is_file(), out
     assert 0.70 < repo.metrics["test_accuracy"] <= 1.0  # chance is 0.10
-    assert set(repo.metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert set(repo.metrics) == {"test_accuracy", "test_loss"}  # per digit: per_class_metrics.csv
     assert len((repo.path / "reports/predictions.csv").read_text().splitlines()) == 10_001
 
 
@@ -102,8 +102,6 @@ def test_reports_agree_with_scikit_learn_on_the_saved_probabilities(repo: Pipeli
     metrics = json.loads((path / "reports/metrics.json").read_text())
     assert metrics["test_accuracy"] == pytest.approx(accuracy_score(actual, predicted), abs=1e-12)
     assert metrics["test_loss"] == pytest.approx(log_loss(actual, probabilities, labels=digits), rel=1e-4)
-    # Per-class accuracy is the share of each digit's images read right: scikit-learn's recall.
-    assert [metrics["per_class_accuracy"][str(d)] for d in digits] == pytest.approx(recall.tolist(), abs=1e-12)
     with (path / "reports/per_class_metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["digit"]) for r in rows] == digits
@@ -112,7 +110,7 @@ def test_reports_agree_with_scikit_learn_on_the_saved_probabilities(repo: Pipeli
         assert [float(r[column]) for r in rows] == pytest.approx(expected.tolist(), abs=5e-5), column  # 4 decimals
     tracked = training_runs(path)[0].data.metrics  # the run these reports belong to: the newest
     assert tracked["test_macro_f1"] == pytest.approx(f1_score(actual, predicted, average="macro"), abs=1e-12)
-    for digit in digits:
+    for digit in digits:  # the share of each digit's images read right: scikit-learn's recall
         assert tracked[f"test_accuracy_digit_{digit}"] == pytest.approx(recall[digit], abs=1e-12)
 
 
@@ -215,3 +213,18 @@ def test_runs_command_lists_the_runs_best_first_with_the_champion_marked(repo: P
     assert sorted(row[0] for row in rows) == ["mlp-u128-e1", "mlp-u128-e2"]
     assert float(rows[0][-4]) >= float(rows[1][-4]) and all(row[-2] == "FINISHED" for row in rows)
     assert lines[2].startswith("* ") and not lines[3].startswith("* ")  # the champion is the best
+
+
+def test_registry_prune_dry_run_names_the_version_that_would_go(repo: Pipeline, two_runs: str) -> None:
+    """Two `dvc repro` runs, two versions: `--keep 0` would delete the one that is not the champion."""
+    client = store(repo.path)
+    champion = client.get_model_version_by_alias("mnist-classifier", "champion")
+    (other,) = [v for v in client.search_model_versions("name = 'mnist-classifier'") if v.version != champion.version]
+    command = ["mnist-pipeline", "registry", "prune", "--keep", "0", "--dry-run"]
+    lines = run(command, repo.path, repo.env).stdout.splitlines()
+    assert lines == [
+        f"would delete mnist-classifier version {other.version} "
+        f"(run {other.run_id}, test_accuracy {other.tags['test_accuracy']})",
+        "would delete 1 version; kept the champion and the newest 0",
+    ]
+    assert len(client.search_model_versions("name = 'mnist-classifier'")) == 2  # a dry run deletes nothing

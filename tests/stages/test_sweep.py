@@ -43,10 +43,19 @@ def combo(tracked) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def parallel(repo: tuple[Path, dict[str, str]]) -> tuple[MlflowClient, list]:
-    """A 2x2 sweep with two parallel joblib workers, started with no MLflow store at all."""
+    """A 2x2 sweep with two parallel joblib workers, started with no MLflow store at all, its
+    jobs registering their models (not the default)."""
     path, env = repo
     assert not (path / "mlflow.db").exists()
-    sweep(path, env, "model.units=16,32", "train.epochs=1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    sweep(
+        path,
+        env,
+        "model.units=16,32",
+        "train.epochs=1,2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "registry.register_sweep_jobs=true",
+    )
     return runs_of(f"sqlite:///{path / 'mlflow.db'}")
 
 
@@ -58,7 +67,8 @@ def test_parallel_sweep_is_one_parent_with_four_nested_children(parallel, repo) 
     children = [r for r in runs if r.data.tags.get(PARENT) == parent.info.run_id]
     assert sorted(map(combo, children)) == [("16", "1"), ("16", "2"), ("32", "1"), ("32", "2")]
     assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep-u16,32-e1,2"
-    assert parent.data.params == {"model.units": "16,32", "train.epochs": "1,2"}
+    swept = {"model.units": "16,32", "train.epochs": "1,2", "registry.register_sweep_jobs": "true"}
+    assert parent.data.params == swept  # the sweep's overrides
     assert parent.data.tags["sweep.launcher"] == "joblib" and parent.data.tags["sweep.failed_jobs"] == "0"
     for child in children:
         units, epochs = combo(child)
@@ -77,7 +87,9 @@ def test_parallel_sweep_is_one_parent_with_four_nested_children(parallel, repo) 
     assert parent.data.metrics["best_val_accuracy"] == best.data.metrics["val_accuracy"]
     assert parent.data.metrics["best_test_accuracy"] == best.data.metrics["test_accuracy"]
     assert "sweep_runs.txt" in {a.path for a in client.list_artifacts(parent.info.run_id)}
-    # Four jobs registered concurrently; the champion is still the best test accuracy.
+    # Four jobs registered concurrently (registry.register_sweep_jobs=true); the champion is
+    # still the best test accuracy.
+    assert len(client.search_model_versions("name = 'mnist-classifier'")) == 4
     champion = client.get_model_version_by_alias("mnist-classifier", "champion")
     assert champion.run_id == max(children, key=lambda r: r.data.metrics["test_accuracy"]).info.run_id
     path, _ = repo
@@ -90,7 +102,8 @@ def test_sequential_sweep_matches_parallel_and_survives_failing_jobs(parallel, r
     done = sweep(path, {**env, "MLFLOW_TRACKING_URI": uri}, "model.units=0,32", "train.epochs=1,2", check=False)
     assert done.returncode != 0
     assert "job 0 (model.units=0 train.epochs=1) failed: model.units=0 must be > 0" in done.stderr
-    _, runs = runs_of(uri)
+    client, runs = runs_of(uri)
+    assert not client.search_registered_models()  # by default a sweep's jobs register nothing
     parent = next(r for r in runs if PARENT not in r.data.tags)
     children = [r for r in runs if r is not parent]
     failed = [r for r in children if r.info.status == "FAILED"]
@@ -176,9 +189,11 @@ def test_optuna_trials_are_child_runs_and_the_parent_names_the_best(repo, tmp_pa
         path,
         {**env, "MLFLOW_TRACKING_URI": uri},
     )
-    _, runs = runs_of(uri)
+    client, runs = runs_of(uri)
+    assert not client.search_registered_models()  # by default trials register nothing
     parent = next(r for r in runs if PARENT not in r.data.tags)
     trials = [r for r in runs if r is not parent]
+    assert not any("registry.version" in t.data.tags for t in trials)
     assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
     assert parent.info.run_name == "optuna-u-lr-e" and parent.data.tags["sweep.sweeper"] == "optuna"
     assert parent.data.params["search.model.units"] == "choice(32, 64, 128, 256)"

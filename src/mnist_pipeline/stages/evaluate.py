@@ -37,9 +37,11 @@ def evaluate_stage(
     figures_dir: Path | None = None,
     per_class_file: Path | None = None,
     run_id: str | None = None,
+    register: bool = True,
 ) -> dict[str, Any]:
     """Score the trained model's test-set probabilities; logs into the run that trained it
-    (`run_id`, else the run tagged with the model folder's digest) and registers the model.
+    (`run_id`, else the run tagged with the model folder's digest) and, if `register`,
+    registers the model (a sweep job passes `registry.register_sweep_jobs`).
 
     Bad inputs fail before the run is reopened (it stays as training left it, without test
     metrics). The pictures are drawn in a child process while MLflow starts (plumbing/side_process.py). Like
@@ -86,8 +88,10 @@ def evaluate_stage(
             if per_class_file is not None:
                 write_rows(report, scratch[per_class_file])
                 run.log_artifact(scratch[per_class_file], artifacts.REPORTS)
-            with phase("registry"):
-                registered = registry.register(config.registry, config.tracking, workspace, run.run_id)
+            registered = None
+            if register:
+                with phase("registry"):
+                    registered = registry.register(config.registry, config.tracking, workspace, run.run_id)
             if registered is not None:
                 run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
             drawing.wait()

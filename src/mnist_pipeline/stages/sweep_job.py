@@ -126,5 +126,6 @@ def train_and_evaluate(
         figures_dir=reports / "figures" / "evaluate",
         per_class_file=reports / "per_class_metrics.csv",
         run_id=run_id,  # not looked up: two jobs of the same config save the same bytes
+        register=config.registry.register_sweep_jobs,
     )
     return run_id, metrics

@@ -1,9 +1,10 @@
 """The model registry's `champion`: the best model so far, by one configured metric.
 
-Every evaluated model becomes a new version of `registry.model_name`; the alias
-`champion` moves to it only when it beats the current champion, so
-`models:/<name>@champion` always loads the best model yet. Parallel sweep jobs on one
-machine decide one at a time (a file lock), so two cannot both think they won.
+Every model the evaluate stage scores becomes a new version of `registry.model_name`
+(a sweep job's only with `registry.register_sweep_jobs`); the alias `champion` moves to it
+only when it beats the current champion, so `models:/<name>@champion` always loads the best
+model yet. Parallel sweep jobs on one machine decide one at a time (a file lock), so two
+cannot both think they won. `prune` keeps the registry short: the champion and the newest N.
 """
 
 from __future__ import annotations
@@ -68,3 +69,23 @@ def _score(config: TrackingConfig, workspace: Workspace, run_id: str, metric: st
 
 def _beats(score: float, best: float, mode: str) -> bool:
     return score > best if mode == "max" else score < best
+
+
+def prune(
+    registry: RegistryConfig, config: TrackingConfig, workspace: Workspace, keep: int, *, dry_run: bool = False
+) -> list[store.ModelVersion]:
+    """Delete the versions that are neither the champion nor among the newest `keep`; returns
+    them, newest first (with `dry_run`, deletes nothing: what would go)."""
+    if keep < 0:
+        raise ConfigError(f"--keep {keep} must be >= 0 (the number of newest versions to keep beside the champion)")
+    if registry.model_name is None:
+        return []
+    name = registry.model_name
+    with FileLock(workspace.registry_lock):  # no sweep job promotes a version while it goes
+        holder = store.alias_run(config, workspace, name, CHAMPION)
+        champion = holder[0] if holder else None
+        doomed = [v for v in store.model_versions(config, workspace, name)[keep:] if v.version != champion]
+        if not dry_run:
+            for version in doomed:
+                store.delete_model_version(config, workspace, name, version.version)
+    return doomed

@@ -230,7 +230,10 @@ class TrackedRun:
 
 def _whole_model(log_model: Callable[[], Any]) -> None:
     """`log_model()`; if it fails, the files of the logged model it had created are removed."""
-    before = mlflow.last_logged_model()
+    try:
+        before = mlflow.last_logged_model()
+    except MlflowException:  # this process's last model went to another store (tests switch stores)
+        before = None
     try:
         log_model()
     except BaseException:
@@ -561,3 +564,23 @@ def alias_run(config: TrackingConfig, workspace: Workspace, model_name: str, ali
 def set_alias(config: TrackingConfig, workspace: Workspace, model_name: str, alias: str, version: str) -> None:
     with _store(config, workspace, f"set {model_name}@{alias}") as (client, _):
         client.set_registered_model_alias(model_name, alias, version)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def model_versions(config: TrackingConfig, workspace: Workspace, model_name: str) -> list[ModelVersion]:
+    """Every version of `model_name`, newest first (none if it was never registered)."""
+    with _store(config, workspace, f"list the versions of {model_name}") as (client, _):
+        found = client.search_model_versions(f"name = '{model_name}'")
+    versions = [ModelVersion(str(v.version), str(v.run_id), dict(v.tags or {})) for v in found]
+    return sorted(versions, key=lambda v: int(v.version), reverse=True)
+
+
+def delete_model_version(config: TrackingConfig, workspace: Workspace, model_name: str, version: str) -> None:
+    with _store(config, workspace, f"delete {model_name} version {version}") as (client, _):
+        client.delete_model_version(model_name, version)
