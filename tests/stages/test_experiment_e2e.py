@@ -34,7 +34,7 @@ def test_cnn_experiment_runs_from_dvc_and_from_hydra(tmp_path: Path, mnist_mirro
     assert [r.data.params["data.train_size"] for r in runs] == ["1800", "900"]  # val_fraction 0.1 from the overlay
     for tracked, subset in zip(runs, ("2000", "1000"), strict=True):
         assert tracked.info.status == "FINISHED"
-        assert tracked.info.run_name == f"cnn-f32x64-e2-val0.1-n{subset}-shift0.1-lr0.002-cosine-bs32"
+        assert tracked.info.run_name == f"cnn-f32x64-e2-shift0.1-lr0.002-cosine-bs32-val0.1-n{subset}"
         assert tracked.data.params["model.augment.shift"] == str(composed["model"]["augment"]["shift"])
         assert tracked.data.metrics["test_accuracy"] > 0.5  # chance is 0.1
         assert tracked.data.metrics["train_seconds"] > 0

@@ -33,8 +33,12 @@ NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_")
 def run_name(config: dict[str, Any], reference: dict[str, Any]) -> str:
     """Name for a run of the nested `config`, against the nested `reference` config."""
     flat, base = flatten(config), flatten(reference)
-    keys = [k for k in ALWAYS if k in flat]
-    keys += [k for k in flat if k not in ALWAYS and not k.startswith(NOT_IDENTITY) and flat[k] != base.get(k)]
+    changed = [k for k in flat if k not in ALWAYS and not k.startswith(NOT_IDENTITY) and flat[k] != base.get(k)]
+    # In the reference's key order, not the config's: `dvc exp run -S +experiment=...` and a
+    # Hydra run of the same overrides compose their groups in different orders, yet are one config.
+    position = {key: i for i, key in enumerate(base)}
+    changed.sort(key=lambda k: position.get(k, len(position)))
+    keys = [k for k in ALWAYS if k in flat] + changed
     return "-".join(_part(key, flat[key]) for key in keys)
 
 
