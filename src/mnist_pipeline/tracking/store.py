@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -330,8 +331,9 @@ def load_keras_model(model_uri: str, store_uri: str) -> Any:
     import mlflow.keras
 
     _use_uri(store_uri)
-    try:
-        return mlflow.keras.load_model(model_uri)
+    try:  # downloaded into a folder of ours and removed once loaded (MLflow's own is left in the temp folder)
+        with tempfile.TemporaryDirectory(prefix="mnist-model-") as download:
+            return mlflow.keras.load_model(model_uri, dst_path=download)
     except (MlflowException, OSError) as exc:
         raise PipelineError(
             f"cannot load MLflow model {model_uri} from {store_uri} ({one_line(exc, 300)}); "
