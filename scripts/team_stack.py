@@ -110,7 +110,7 @@ def _save(stack: Stack) -> None:
     state.chmod(0o600)  # holds the credentials
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     """Whether `pid` still runs. A zombie has exited: a child of this process is reaped; one
     re-parented elsewhere (to a subreaper such as a test runner, once `up` has exited) waits
     for its new parent to reap it, and must not hold `down` up until its timeout."""
@@ -178,7 +178,7 @@ def _wait_until(ready, what: str, pid: int, log: Path) -> None:
     while time.monotonic() < deadline:
         if ready():
             return
-        if not _alive(pid):
+        if not is_alive(pid):
             tail = log.read_text(errors="replace")[-1500:]
             raise StackError(f"{what} exited while starting; its log {log} ends with:\n{tail}")
         time.sleep(0.3)
@@ -287,7 +287,7 @@ def up(root: Path) -> Stack:
     """Start the stack under `root` (its data kept from an earlier `up`), or return the running one."""
     root = root.resolve()
     existing = load(root)
-    if existing is not None and existing.pids and all(map(_alive, existing.pids.values())):
+    if existing is not None and existing.pids and all(map(is_alive, existing.pids.values())):
         return existing
     if existing is not None and existing.pids:
         down(root)  # half of it died: start it whole again
@@ -321,16 +321,16 @@ def down(root: Path) -> list[str]:
         return []
     stopped = []
     for name, pid in reversed(list(stack.pids.items())):
-        if _alive(pid):
+        if is_alive(pid):
             # PostgreSQL's fast shutdown is SIGINT; the others' process groups get SIGTERM.
             if name == "postgres":
                 os.kill(pid, signal.SIGINT)
             else:
                 os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT_S
-            while _alive(pid) and time.monotonic() < deadline:
+            while is_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _alive(pid):
+            if is_alive(pid):
                 os.killpg(pid, signal.SIGKILL)
             stopped.append(name)
     stack.pids = {}

@@ -3,7 +3,6 @@ and stopped by PID at the end: PostgreSQL, `rclone serve s3` and `mlflow server`
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -16,7 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from conftest import REPO
@@ -106,17 +104,5 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         pids = json.loads((folder / "stack.json").read_text())["pids"] if (folder / "stack.json").exists() else {}
         stopped = stack_command("down", folder)
         assert stopped.returncode == 0, stopped.stderr
-        assert not [name for name, pid in pids.items() if _alive(pid)], "`down` left a server running"
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs; a zombie (dead, but re-parented to this pytest, a child
-    subreaper, and not yet reaped) is reaped and counts as stopped."""
-    try:
-        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            return False
-    except psutil.NoSuchProcess:
-        return False
-    return True
+        alive = _load_script().is_alive  # a zombie, re-parented to this pytest (a child subreaper), is reaped: stopped
+        assert not [name for name, pid in pids.items() if alive(pid)], "`down` left a server running"
