@@ -34,8 +34,9 @@ STOPPED = "nothing half-written was kept, run the command again"
 
 
 class RepoCopy:
-    """A repository copy whose training runs long (1,000 epochs on 800 images) unless told
-    otherwise, with its MLflow store created up front so the test can watch it."""
+    """A repository copy whose training runs long (100,000 epochs on 800 images: about an hour,
+    so a process that outlives its killed parent cannot end on its own) unless told otherwise,
+    with its MLflow store created up front so the test can watch it."""
 
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.path, self.env = path, env
@@ -70,13 +71,14 @@ class RepoCopy:
 def wait_for_first_epoch(
     client: MlflowClient, experiment_id: str, process: subprocess.Popen[bytes], pid: int | None = None
 ) -> Run:
-    """The RUNNING run (of process `pid`, if given) once it has logged a loss."""
-    owner = f"{socket.gethostname()}:{pid}" if pid else None
+    """The RUNNING run of `process`, or of its descendant `pid` if given, once it has logged a
+    loss. A run some earlier, killed process left RUNNING does not count."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert process.poll() is None, f"exited with {process.returncode} before training was seen"
+        owners = {f"{socket.gethostname()}:{p}" for p in ([pid] if pid else [process.pid, *pids_below(process)])}
         for found in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
-            if "loss" in found.data.metrics and owner in (None, found.data.tags.get(store.OWNER_TAG)):
+            if "loss" in found.data.metrics and found.data.tags.get(store.OWNER_TAG) in owners:
                 return found
         time.sleep(0.2)
     raise AssertionError("training did not start")
@@ -84,7 +86,7 @@ def wait_for_first_epoch(
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> RepoCopy:
-    path, env = small_repo(tmp_path_factory.mktemp("repo"), mnist_mirror, subset=1000, epochs=1000)
+    path, env = small_repo(tmp_path_factory.mktemp("repo"), mnist_mirror, subset=1000, epochs=100_000)
     run(["git", "commit", "-qam", "long training on a subset"], path, env)
     run(["dvc", "repro", "preprocess"], path, env)
     return RepoCopy(path, env)
@@ -277,6 +279,10 @@ def descendants_of(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return psutil.Process(process.pid).children(recursive=True)
 
 
+def pids_below(process: subprocess.Popen[bytes]) -> list[int]:
+    return [p.pid for p in descendants_of(process)]
+
+
 def wait_for_descendants(process: subprocess.Popen[bytes], count: int) -> list[psutil.Process]:
     """The process's descendants once there are at least `count` of them."""
     deadline = time.monotonic() + 180
@@ -307,7 +313,9 @@ def survivors(processes: list[psutil.Process]) -> list[str]:
     ("command", "children"),
     [
         (TRAIN, 1),  # the picture process
-        (["dvc", "repro", "train"], 2),  # the stage and its picture process
+        # The stage and its picture process; DVC runs the stage as `$SHELL -c CMD`, and /bin/sh
+        # (what DVC takes when SHELL is unset; dash on Debian) forks it, so a shell is between.
+        (["env", "SHELL=/bin/sh", "dvc", "repro", "train"], 2),
         # Two loky workers, each training with its picture process, and loky's resource tracker.
         ([*SWEEP, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 5),
     ],

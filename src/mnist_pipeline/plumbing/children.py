@@ -3,8 +3,11 @@
 A child the kernel does not tie to its parent outlives a SIGKILL of that parent (parent PID 1,
 holding memory, blocked on a pipe nobody writes). `die_with_parent` ties it: on Linux the
 kernel signals the child when its parent exits (`prctl(PR_SET_PDEATHSIG)`); elsewhere a
-daemon thread in the child watches its parent's PID. `quiet_child` leaves Ctrl-C and
-SIGTERM to the parent, which prints the one line and ends its children itself.
+daemon thread in the child watches its parent's PID. `die_with_runner` ties a command to
+the program that ran it through a shell: DVC runs a stage as `$SHELL -c CMD`, and dash (Debian's
+`/bin/sh`) forks the command instead of replacing itself, so the stage's parent is a shell that
+nothing ties to DVC. `quiet_child` leaves Ctrl-C and SIGTERM to the parent, which prints the
+one line and ends its children itself.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import select
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 
+import psutil
+
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Resolved in the parent: a child between fork and exec should do as little as it can.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 _watched: set[int] = set()  # parents a thread of this process watches (where prctl is not there)
+# What DVC (or anything else) may run a command through: `sh -c`, `bash -c`, ...
+_SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "ash", "busybox", "fish"})
 
 
 def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
@@ -38,6 +46,32 @@ def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
 def _watch(parent: int, signum: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
+    os.kill(os.getpid(), signum)
+
+
+def die_with_runner(signum: int = signal.SIGKILL) -> None:
+    """Make this process get `signum` when the program that started it exits, whether it started
+    it directly or through shells (`sh -c`, which may fork rather than exec)."""
+    parent = psutil.Process(os.getppid())
+    die_with_parent(parent.pid, signum)
+    runner = parent
+    while runner.name() in _SHELLS and (above := runner.parent()) is not None and above.pid > 1:
+        runner = above
+    if runner.pid != parent.pid:
+        threading.Thread(target=_wait_for_exit, args=(runner, signum), daemon=True, name="watch-runner").start()
+
+
+def _wait_for_exit(runner: psutil.Process, signum: int) -> None:
+    """Send `signum` to this process once `runner` (any process, not only the parent) has exited."""
+    try:
+        handle = os.pidfd_open(runner.pid)  # Linux 5.3+: readable once the process exits
+    except (AttributeError, OSError):  # elsewhere: poll (is_running also sees a reused PID)
+        while runner.is_running():
+            time.sleep(0.5)
+    else:
+        if runner.is_running():  # the PID is still the runner's, not a newer process's
+            select.select([handle], [], [])
+        os.close(handle)
     os.kill(os.getpid(), signum)
 
 

@@ -2,7 +2,8 @@
 record when benchmarks ask for one.
 
 A stage that DVC runs dies with DVC: when `dvc repro` (or a sweep's `dvc repro`) is killed,
-its stage gets SIGTERM and unwinds as on Ctrl-C, instead of running on with no one waiting.
+its stage gets SIGTERM (whatever shell DVC ran it through) and unwinds as on Ctrl-C, instead
+of running on with no one waiting.
 
 A `PipelineError` becomes `error: ...` on stderr and exit status 1. Ctrl-C and SIGTERM (what
 a job scheduler, `docker stop` or `kill` send) both unwind the stage (interrupts.py): the
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from mnist_pipeline.plumbing.children import die_with_parent
+from mnist_pipeline.plumbing.children import die_with_runner
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.interrupts import Interrupted, handle_interrupts
 from mnist_pipeline.plumbing.profiling import write_profile
@@ -36,7 +37,7 @@ def exit_on_interrupt(task: Callable[[], T]) -> T:
     """
     handle_interrupts()
     if os.environ.get(DVC_ROOT_ENV):
-        die_with_parent(os.getppid(), signal.SIGTERM)
+        die_with_runner(signal.SIGTERM)
     try:
         return task()
     except KeyboardInterrupt as exc:
