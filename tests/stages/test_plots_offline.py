@@ -76,7 +76,7 @@ def repo(
     run([*git, "commit", "-qm", "pipeline run"], path, env)
     yield path, env
     if request.session.testsfailed == failed:
-        shutil.rmtree(path.parent, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def listed(repo: tuple[Path, dict[str, str]], command: list[str]) -> dict[str, list[dict]]:
