@@ -5,7 +5,8 @@ blank. This page carries the three libraries inline, bundled by the installed vl
 (the Vega project's own package, pinned in requirements.lock), so the page DVC writes draws
 from disk, with no network, wherever the repository or the page is moved. It is generated
 (about 0.9 MB), not committed: `make plots` and `make pipeline` write it when it is missing
-or stale.
+or stale, and only then name it in .dvc/config.local (this clone's own DVC settings, never
+committed), so that a clone that never wrote it keeps DVC's own page instead of failing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from mnist_pipeline.plumbing.errors import ConfigError
 from mnist_pipeline.plumbing.files import atomic_file
 from mnist_pipeline.plumbing.workspace import Workspace
 
@@ -47,15 +47,23 @@ BUNDLE
 """
 
 
+# Where the page goes, relative to .dvc/ (as DVC reads `plots.html_template`).
+PAGE_NAME = "offline_plots.html"
+
+
 def template_path(workspace: Workspace) -> Path:
-    """The file DVC reads as its page: `plots.html_template`, relative to .dvc/ as DVC takes it."""
+    return workspace.root / ".dvc" / PAGE_NAME
+
+
+def use_page(workspace: Workspace) -> None:
+    """Name the page as this clone's `plots.html_template` (.dvc/config.local), unless it already is."""
     from dvc.config import Config
 
-    dvc_dir = workspace.root / ".dvc"
-    name = Config(dvc_dir=os.fspath(dvc_dir)).get("plots", {}).get("html_template")
-    if not name:
-        raise ConfigError("no plots.html_template in .dvc/config: run `dvc config plots.html_template NAME` first")
-    return dvc_dir / name
+    config = Config(dvc_dir=os.fspath(workspace.root / ".dvc"))
+    if config.get("plots", {}).get("html_template") == PAGE_NAME:
+        return
+    with config.edit("local") as local:
+        local.setdefault("plots", {})["html_template"] = PAGE_NAME
 
 
 def stamp() -> str:
@@ -71,14 +79,15 @@ def stamp() -> str:
 
 
 def write(workspace: Workspace) -> tuple[Path, bool]:
-    """Write the page where .dvc/config points unless it is already current; returns its path and
+    """Write the page unless it is already current, and have DVC use it; returns its path and
     whether it was written."""
     import vl_convert
 
     path, current = template_path(workspace), stamp()
-    if path.is_file() and f"<!-- {current} -->" in path.read_text(encoding="utf8"):
-        return path, False
-    page = PAGE.replace("STAMP", current).replace("BUNDLE", vl_convert.javascript_bundle(vl_version=VEGA_LITE))
-    with atomic_file(path) as tmp:
-        tmp.write_text(page, encoding="utf8")
-    return path, True
+    written = not (path.is_file() and f"<!-- {current} -->" in path.read_text(encoding="utf8"))
+    if written:
+        page = PAGE.replace("STAMP", current).replace("BUNDLE", vl_convert.javascript_bundle(vl_version=VEGA_LITE))
+        with atomic_file(path) as tmp:
+            tmp.write_text(page, encoding="utf8")
+    use_page(workspace)
+    return path, written
