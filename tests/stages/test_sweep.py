@@ -63,12 +63,13 @@ def test_each_line_a_parallel_job_prints_names_the_job(parallel) -> None:
     """Two workers print side by side: every epoch line starts with its job's number and overrides."""
     *_, output = parallel
     epochs = [line for line in output.splitlines() if "Epoch " in line]
-    assert len(epochs) == 6  # 1 + 2 epochs for each of the two widths
-    labels = {
-        f"[#{n} model.units={u} train.epochs={e}] "
-        for n, (u, e) in enumerate([("16", "1"), ("16", "2"), ("32", "1"), ("32", "2")])
-    }
-    assert all(any(line.startswith(label + "Epoch ") for label in labels) for line in epochs), epochs
+    assert len(epochs) == 6, output  # 1 + 2 epochs for each of the two widths
+    jobs = {"0": ("16", "1"), "1": ("16", "2"), "2": ("32", "1"), "3": ("32", "2")}  # Hydra's order
+    for line in epochs:
+        labelled = re.match(r"\[#(\d) model\.units=(\d+) train\.epochs=(\d) [^\]]*\] Epoch \d/(\d) - ", line)
+        assert labelled, line
+        number, units, epochs_of_job, epochs_shown = labelled.groups()
+        assert jobs[number] == (units, epochs_of_job) and epochs_shown == epochs_of_job, line
     assert [line for line in output.splitlines() if "retracing" in line or "absl::InitializeLog()" in line] == []
 
 
