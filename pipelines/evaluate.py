@@ -6,7 +6,13 @@ from typing import Any
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
-from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.plumbing.workspace import (
+    EVALUATE_FIGURES,
+    METRICS_FILE,
+    PER_CLASS_FILE,
+    PREDICTIONS_FILE,
+    Workspace,
+)
 from mnist_pipeline.stages.evaluate import evaluate_stage
 
 
@@ -16,11 +22,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         load_params(workspace.params_file),
         args.data,
         args.model,
-        args.metrics,
-        args.predictions,
+        args.reports / METRICS_FILE,
+        args.reports / PREDICTIONS_FILE,
         workspace,
-        figures_dir=args.figures,
-        per_class_file=args.per_class,
+        figures_dir=args.reports / EVALUATE_FIGURES,
+        per_class_file=args.reports / PER_CLASS_FILE,
         report=True,
     )
 
@@ -29,10 +35,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="folder with the processed splits")
     parser.add_argument("--model", type=Path, required=True, help="folder written by the train stage")
-    parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the test metrics")
-    parser.add_argument("--predictions", type=Path, required=True, help="CSV file of actual vs predicted digits")
-    parser.add_argument("--figures", type=Path, required=True, help="folder for the evaluation pictures")
-    parser.add_argument("--per-class", type=Path, required=True, help="CSV file of per-digit precision/recall/F1")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        required=True,
+        help=f"folder for {METRICS_FILE} (test metrics), {PREDICTIONS_FILE} (actual vs predicted digits), "
+        f"{PER_CLASS_FILE} (per-digit precision/recall/F1) and {EVALUATE_FIGURES}/ (the pictures); "
+        "one folder, so that the command DVC prints stays on one short line",
+    )
     run_or_exit(lambda: evaluate(parser.parse_args()))
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mnist_pipeline.plumbing.entry import run_or_exit
+from mnist_pipeline.plumbing.verbosity import VERBOSE_ENV, be_verbose
 from mnist_pipeline.plumbing.workspace import Workspace
 
 
@@ -81,6 +82,12 @@ def _predict(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description="mnist-pipeline project commands")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=f"also show TensorFlow's start-up lines and Keras progress bars (as {VERBOSE_ENV}=1 does)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("params", help="write params.yaml from conf/ (DVC's view of the Hydra config)")
     p.add_argument("--check", action="store_true", help="only check that params.yaml matches conf/; exit 1 if not")
@@ -136,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.set_defaults(func=_predict)
     args = parser.parse_args(argv)
+    if args.verbose:
+        be_verbose()
     args.func(args)
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,12 +20,15 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import VENV_BIN, TrainedModel, pipeline_env
+from conftest import VENV_BIN, TrainedModel, pipeline_env, run
 from mnist_pipeline.data.preprocess import load_split
 from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 180  # seconds for the server to load TensorFlow and the model
+# What a Keras progress bar draws (`1/1 ━━━━━━━━━━━━━━━━━━━━ 0s 40ms/step`), and TensorFlow's start-up notices.
+PROGRESS_BAR = ("━", "/step")
+TENSORFLOW_START_UP = ("absl::InitializeLog()", "port.cc:", "cpu_feature_guard")
 
 
 def free_port() -> int:
@@ -92,6 +96,55 @@ def test_server_predicts_mnist_digits(server: str, small_cnn: TrainedModel) -> N
     local = keras.saving.load_model(small_cnn.model_file).predict(images, verbose=0)
     np.testing.assert_allclose(served, local, atol=1e-4)
     assert np.mean(served.argmax(axis=1) == labels) >= 0.9
+
+
+def test_the_server_log_has_no_progress_bar_per_request_nor_tensorflow_start_up(
+    server: str, small_cnn: TrainedModel
+) -> None:
+    test = load_split(small_cnn.data_dir, "test")
+    for start in range(0, 30, 10):
+        status, _ = post(f"{server}/invocations", {"inputs": test.x[start : start + 10].tolist()})
+        assert status == 200
+    log = (small_cnn.root / "serve.log").read_text()
+    noise = [line for line in log.splitlines() if any(mark in line for mark in PROGRESS_BAR + TENSORFLOW_START_UP)]
+    assert noise == []
+
+
+# The README's registry snippet, with a marker printed once the model is loaded.
+PYFUNC_PREDICT = """
+import sys
+import mlflow
+import numpy as np
+
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model(sys.argv[2])
+print("loaded", flush=True)
+probabilities = model.predict(np.zeros((3, 28, 28, 1), np.float32))
+print(probabilities.shape, flush=True)
+"""
+
+
+def pyfunc_predict(small_cnn: TrainedModel, mnist_mirror: Path, verbose: bool) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in pipeline_env(mnist_mirror).items()
+        if k not in ("MNIST_PIPELINE_VERBOSE", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    if verbose:
+        env["MNIST_PIPELINE_VERBOSE"] = "1"
+    command = [sys.executable, "-c", PYFUNC_PREDICT, small_cnn.tracking_uri, small_cnn.champion_uri]
+    return run(command, small_cnn.root, env)
+
+
+def test_pyfunc_predict_prints_nothing_unless_verbose(small_cnn: TrainedModel, mnist_mirror: Path) -> None:
+    """`mlflow.pyfunc.load_model(...).predict(...)` as in the README: no Keras progress bar and no
+    TensorFlow start-up line; MNIST_PIPELINE_VERBOSE=1 brings both back."""
+    quiet = pyfunc_predict(small_cnn, mnist_mirror, verbose=False)
+    assert quiet.stdout.splitlines() == ["loaded", "(3, 10)"]
+    assert not any(mark in quiet.stderr for mark in PROGRESS_BAR + TENSORFLOW_START_UP), quiet.stderr[-2000:]
+    loud = pyfunc_predict(small_cnn, mnist_mirror, verbose=True)
+    assert "━" in loud.stdout.split("loaded", 1)[1]
+    assert "absl::InitializeLog()" in loud.stderr
 
 
 def test_server_rejects_input_of_the_wrong_shape(server: str) -> None:

@@ -31,6 +31,7 @@ class Pipeline:
     path: Path
     env: dict[str, str]
     output: str  # what the first `dvc repro` printed
+    errors: str  # and its stderr
     metrics: dict[str, Any]  # the first run's reports/metrics.json
 
 
@@ -43,7 +44,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Pipeli
     set_conf(repo, "train/default.yaml", epochs=1)
     run(["mnist-pipeline", "params"], repo, env)
     first = run(["dvc", "repro"], repo, {**env, "MNIST_PIPELINE_PROFILE": str(repo / "profile.jsonl")})
-    return Pipeline(repo, env, first.stdout, json.loads((repo / "reports/metrics.json").read_text()))
+    return Pipeline(repo, env, first.stdout, first.stderr, json.loads((repo / "reports/metrics.json").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,15 @@ def test_reports_agree_with_scikit_learn_on_the_saved_probabilities(repo: Pipeli
     assert tracked["test_macro_f1"] == pytest.approx(f1_score(actual, predicted, average="macro"), abs=1e-12)
     for digit in digits:  # the share of each digit's images read right: scikit-learn's recall
         assert tracked[f"test_accuracy_digit_{digit}"] == pytest.approx(recall[digit], abs=1e-12)
+
+
+def test_a_cold_repro_prints_no_tensorflow_start_up_line_and_no_long_line(repo: Pipeline) -> None:
+    """What a user sees of `dvc repro`: the stages' own lines, none of TensorFlow's C++ notices
+    (abseil's, oneDNN's), and none over 200 characters."""
+    lines = (repo.output + repo.errors).splitlines()
+    assert [line for line in lines if "absl::InitializeLog()" in line or "port.cc:" in line] == []
+    assert [line for line in lines if len(line) > 200] == []
+    assert any(line.startswith("Epoch 1/1 - ") for line in lines)
 
 
 def test_only_the_train_stage_loads_tensorflow(repo: Pipeline) -> None:

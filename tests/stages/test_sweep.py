@@ -42,12 +42,12 @@ def combo(tracked) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def parallel(repo: tuple[Path, dict[str, str]]) -> tuple[MlflowClient, list]:
+def parallel(repo: tuple[Path, dict[str, str]]) -> tuple[MlflowClient, list, str]:
     """A 2x2 sweep with two parallel joblib workers, started with no MLflow store at all, its
-    jobs registering their models (not the default)."""
+    jobs registering their models (not the default); also what it printed."""
     path, env = repo
     assert not (path / "mlflow.db").exists()
-    sweep(
+    done = sweep(
         path,
         env,
         "model.units=16,32",
@@ -56,11 +56,25 @@ def parallel(repo: tuple[Path, dict[str, str]]) -> tuple[MlflowClient, list]:
         "hydra.launcher.n_jobs=2",
         "registry.register_sweep_jobs=true",
     )
-    return runs_of(f"sqlite:///{path / 'mlflow.db'}")
+    return (*runs_of(f"sqlite:///{path / 'mlflow.db'}"), done.stdout + done.stderr)
+
+
+def test_each_line_a_parallel_job_prints_names_the_job(parallel) -> None:
+    """Two workers print side by side: every epoch line starts with its job's number and overrides."""
+    *_, output = parallel
+    epochs = [line for line in output.splitlines() if "Epoch " in line]
+    assert len(epochs) == 6, output  # 1 + 2 epochs for each of the two widths
+    jobs = {"0": ("16", "1"), "1": ("16", "2"), "2": ("32", "1"), "3": ("32", "2")}  # Hydra's order
+    for line in epochs:
+        labelled = re.match(r"\[#(\d) model\.units=(\d+) train\.epochs=(\d) [^\]]*\] Epoch \d/(\d) - ", line)
+        assert labelled, line
+        number, units, epochs_of_job, epochs_shown = labelled.groups()
+        assert jobs[number] == (units, epochs_of_job) and epochs_shown == epochs_of_job, line
+    assert [line for line in output.splitlines() if "retracing" in line or "absl::InitializeLog()" in line] == []
 
 
 def test_parallel_sweep_is_one_parent_with_four_nested_children(parallel, repo) -> None:
-    client, runs = parallel
+    client, runs, _ = parallel
     parents = [r for r in runs if PARENT not in r.data.tags]
     assert len(parents) == 1 and len(runs) == 5
     parent = parents[0]
@@ -113,7 +127,7 @@ def test_sequential_sweep_matches_parallel_and_survives_failing_jobs(parallel, r
     assert sorted(finished) == [("32", "1"), ("32", "2")]  # the jobs after the failures ran too
     assert parent.info.status == "FINISHED" and parent.data.tags["sweep.failed_jobs"] == "2"
     # Same seeds, same data: each job gives what its parallel twin gave.
-    _, parallel_runs = parallel
+    _, parallel_runs, _ = parallel
     for twin in (r for r in parallel_runs if PARENT in r.data.tags and combo(r) in finished):
         for key in ("val_accuracy", "test_accuracy", "test_loss"):
             assert finished[combo(twin)][key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
@@ -165,7 +179,7 @@ def test_submitit_jobs_match_their_parallel_twins_and_fail_alone(parallel, repo,
     assert by_combo[("0", "1")].info.status == "FAILED" and by_combo[("16", "1")].info.status == "FINISHED"
     finished = by_combo[("16", "1")]
     assert finished.data.tags["host"] == socket.gethostname()
-    _, parallel_runs = parallel
+    _, parallel_runs, _ = parallel
     twin = next(r for r in parallel_runs if PARENT in r.data.tags and combo(r) == ("16", "1"))
     for key in ("val_accuracy", "test_accuracy", "test_loss"):
         assert finished.data.metrics[key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key

@@ -35,6 +35,11 @@ MODEL_FILE = "model.keras"
 # The same model for ONNX Runtime (learn/onnx_export.py): what `mnist-pipeline predict` runs by default.
 ONNX_FILE = "model.onnx"
 PROBABILITIES_FILE = "test_probabilities.npy"
+# What the evaluate stage writes into its reports folder (dvc.yaml lists them as its outputs).
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+PER_CLASS_FILE = "per_class_metrics.csv"
+EVALUATE_FIGURES = "figures/evaluate"
 
 
 @dataclass(frozen=True, init=False)

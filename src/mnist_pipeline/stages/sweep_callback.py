@@ -33,7 +33,7 @@ from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file, shown
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.stages import artifacts, job_log, params, sweep_job
+from mnist_pipeline.stages import artifacts, job_log, job_output, params, sweep_job
 from mnist_pipeline.tracking import identity, naming
 
 T = TypeVar("T")
@@ -105,6 +105,9 @@ class MlflowSweepCallback(Callback):
                 # A worker of the launcher's pool (joblib's loky, submitit_local) outlives a
                 # SIGKILLed sweep, training on, unless tied to it (plumbing/children.py).
                 die_with_parent(os.getppid())
+                # Its output interleaves with the other workers': each line names its job.
+                overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]))
+                job_output.label_output(job_output.job_label(_job_number(config), overrides))
             run_id = self._create_child(config, state, job_dir) if state else None
         except Exception as exc:  # a broken job config must fail its own run, not the sweep
             _say(f"job {_job_number(config)}: no MLflow run created ({one_line(exc, 300)}); the job opens its own")
@@ -112,6 +115,12 @@ class MlflowSweepCallback(Callback):
         sweep_job.write_ticket(job_dir, sweep_job.JobTicket(run_id, state.shared_data if state else None))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        try:
+            self._end_job(config, job_return)
+        finally:
+            job_output.unlabel_output()
+
+    def _end_job(self, config: DictConfig, job_return: JobReturn) -> None:
         if job_return.status == JobStatus.COMPLETED:
             self._close_child(config, "FINISHED")
             return

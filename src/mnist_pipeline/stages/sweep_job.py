@@ -19,7 +19,13 @@ from mnist_pipeline.config import PipelineConfig, load_params
 from mnist_pipeline.plumbing.children import tied_to_this_process
 from mnist_pipeline.plumbing.errors import ConfigError, PipelineError
 from mnist_pipeline.plumbing.files import atomic_file, exclusive_lock
-from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.plumbing.workspace import (
+    EVALUATE_FIGURES,
+    METRICS_FILE,
+    PER_CLASS_FILE,
+    PREDICTIONS_FILE,
+    Workspace,
+)
 from mnist_pipeline.stages.evaluate import evaluate_stage
 from mnist_pipeline.stages.preprocess import preprocess_stage
 from mnist_pipeline.stages.train import train_stage
@@ -120,11 +126,11 @@ def train_and_evaluate(
         config,
         data_dir,
         model_dir,
-        reports / "metrics.json",
-        reports / "predictions.csv",
+        reports / METRICS_FILE,
+        reports / PREDICTIONS_FILE,
         workspace,
-        figures_dir=reports / "figures" / "evaluate",
-        per_class_file=reports / "per_class_metrics.csv",
+        figures_dir=reports / EVALUATE_FIGURES,
+        per_class_file=reports / PER_CLASS_FILE,
         run_id=run_id,  # not looked up: two jobs of the same config save the same bytes
         register=config.registry.register_sweep_jobs,
     )

@@ -220,12 +220,21 @@ class TrackedRun:
 
     @_store_call
     def log_keras_model(self, model: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
-        import mlflow.keras
+        """The Keras flavour, whose pyfunc predicts without a progress bar (quiet_keras.py)."""
+        from mlflow.models import Model
+
+        from mnist_pipeline.tracking import quiet_keras
 
         signature = _signature(input_shape, output_shape)
         _whole_model(
-            lambda: mlflow.keras.log_model(
-                model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements(_MODEL_PACKAGES)
+            lambda: Model.log(
+                artifact_path=None,
+                name=MODEL_ARTIFACT,
+                flavor=quiet_keras,
+                flavor_name=quiet_keras.FLAVOR_NAME,
+                model=model,
+                signature=signature,
+                pip_requirements=_requirements(_MODEL_PACKAGES),
             )
         )
 
