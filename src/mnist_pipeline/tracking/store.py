@@ -43,6 +43,7 @@ from mnist_pipeline.plumbing.full_disk import is_disk_full
 from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking import identity
 from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, tracking_uri, unreachable
 
 MODEL_ARTIFACT = "model"  # the Keras model (registered, the champion)
@@ -50,7 +51,8 @@ ONNX_MODEL_ARTIFACT = "model_onnx"  # its ONNX export, logged beside it by the s
 # Makes `mlflow ui` open the experiment on its training-runs view rather than the GenAI one.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 # Packages a served model needs; pinned to what trained it, so MLflow skips its slow inference.
-_MODEL_PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "numpy")
+# (MLflow adds its own pin, `mlflow==`, to each.)
+_KERAS_PACKAGES = ("keras", "numpy")
 _ONNX_PACKAGES = ("onnx", "onnxruntime", "numpy")
 # "host:pid" of the process that has the run open; END_REASON_TAG says why a run did not finish.
 OWNER_TAG = "mnist_pipeline.owner"
@@ -206,7 +208,7 @@ class TrackedRun:
         signature = _signature(input_shape, output_shape)
         _whole_model(
             lambda: mlflow.keras.log_model(
-                model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=_requirements(_MODEL_PACKAGES)
+                model, name=MODEL_ARTIFACT, signature=signature, pip_requirements=keras_model_requirements()
             )
         )
 
@@ -372,6 +374,16 @@ def _signature(input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> A
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *input_shape))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *output_shape))]),
     )
+
+
+def keras_model_requirements() -> list[str]:
+    """What a logged Keras model needs wherever it is served: Keras, NumPy and TensorFlow as trained.
+
+    TensorFlow under its portable name: tensorflow-cpu, which trains on x86-64 Linux, has no wheel
+    for macOS or ARM, while `tensorflow` of the same version installs everywhere and runs the same model.
+    """
+    version = identity.tensorflow_version()
+    return [*_requirements(_KERAS_PACKAGES), *([f"tensorflow=={version}"] if version else [])]
 
 
 def _requirements(packages: tuple[str, ...]) -> list[str]:
