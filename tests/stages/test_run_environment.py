@@ -71,24 +71,24 @@ def test_a_run_on_a_gpu_is_tagged_with_the_gpu_name(trained: tuple[str, str]) ->
     gpus = visible_gpus()
     if not gpus:
         pytest.skip("no GPU visible to TensorFlow (CPU-only build or machine)")
-    assert device_tag(trained).startswith(gpus[0].strip())
+    tag = device_tag(trained)
+    assert tag != "CPU" and any(tag.startswith(name.strip()) for name in gpus), (tag, gpus)
 
 
 def logged_files(trained: tuple[str, str], tmp_path: Path) -> dict[str, str]:
     uri, run_id = trained
-    mlflow.set_tracking_uri(uri)
-    model = MlflowClient(uri).search_logged_models(
-        [MlflowClient(uri).get_run(run_id).info.experiment_id], filter_string="name = 'model'"
-    )[0]
-    folder = Path(mlflow.artifacts.download_artifacts(f"models:/{model.model_id}", dst_path=str(tmp_path)))
+    client = MlflowClient(uri)
+    model = client.search_logged_models([client.get_run(run_id).info.experiment_id], filter_string="name = 'model'")[0]
+    folder = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{model.model_id}", dst_path=str(tmp_path), tracking_uri=uri)
+    )
     return {name: (folder / name).read_text() for name in ("requirements.txt", "conda.yaml", "python_env.yaml")}
 
 
 def test_the_logged_model_requires_tensorflow_by_its_portable_name(trained: tuple[str, str], tmp_path: Path) -> None:
     files = logged_files(trained, tmp_path)
-    tensorflow = next(metadata.version(d) for d in ("tensorflow-cpu", "tensorflow") if _installed(d))
     expected = {
-        f"tensorflow=={tensorflow}",
+        f"tensorflow=={installed_tensorflow()}",
         f"keras=={keras.__version__}",
         f"numpy=={np.__version__}",
         f"mlflow=={mlflow.__version__}",
@@ -101,9 +101,11 @@ def test_the_logged_model_requires_tensorflow_by_its_portable_name(trained: tupl
     assert "tensorflow-cpu" not in "".join(files.values())
 
 
-def _installed(distribution: str) -> bool:
-    try:
-        metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+def installed_tensorflow() -> str:
+    """The version of the TensorFlow that trained, whichever build: tensorflow-cpu, or tensorflow."""
+    for distribution in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    raise AssertionError("no TensorFlow installed")
