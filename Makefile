@@ -23,7 +23,7 @@ export PYTHON VENV EXTRAS
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline params test lint mutants ui bench lock clean stack-up stack-down
+.PHONY: help install pipeline plots params test lint mutants ui bench lock clean stack-up stack-down
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,11 @@ install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and i
 
 pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)
 	$(BIN)/dvc repro
+	$(BIN)/mnist-pipeline plots-page
+
+plots: install ## dvc plots show, on a page that draws offline (Vega inline: mnist-pipeline plots-page)
+	$(BIN)/mnist-pipeline plots-page
+	$(BIN)/dvc plots show
 
 params: install ## Regenerate params.yaml from conf/ after editing conf/
 	$(BIN)/mnist-pipeline params

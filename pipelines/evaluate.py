@@ -21,6 +21,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         workspace,
         figures_dir=args.figures,
         per_class_file=args.per_class,
+        report=True,
     )
 
 
@@ -32,8 +33,7 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True, help="CSV file of actual vs predicted digits")
     parser.add_argument("--figures", type=Path, required=True, help="folder for the evaluation pictures")
     parser.add_argument("--per-class", type=Path, required=True, help="CSV file of per-digit precision/recall/F1")
-    metrics = run_or_exit(lambda: evaluate(parser.parse_args()))
-    print(f"test_accuracy={metrics['test_accuracy']:.4f} test_loss={metrics['test_loss']:.4f}")
+    run_or_exit(lambda: evaluate(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,15 @@ def _prune(args: argparse.Namespace) -> None:
     print(f"{verb} {versions}; kept the champion and the newest {args.keep}")
 
 
+def _plots_page(args: argparse.Namespace) -> None:
+    from mnist_pipeline.plumbing.files import shown
+    from mnist_pipeline.stages import plots_page
+
+    workspace = run_or_exit(Workspace.find)
+    path, written = run_or_exit(lambda: plots_page.write(workspace))
+    print(f"{'wrote' if written else 'up to date:'} {shown(path)}: {plots_page.stamp()}")
+
+
 def _predict(args: argparse.Namespace) -> None:
     from mnist_pipeline.predict import predictor
 
@@ -95,6 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     prune.add_argument("--keep", type=int, required=True, metavar="N", help="newest versions to keep (>= 0)")
     prune.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
     prune.set_defaults(func=_prune)
+
+    p = commands.add_parser(
+        "plots-page",
+        help="write the page `dvc plots show` fills in, with Vega inline (plots.html_template): charts draw offline",
+    )
+    p.set_defaults(func=_plots_page)
 
     p = commands.add_parser(
         "predict",

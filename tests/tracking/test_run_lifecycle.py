@@ -3,6 +3,7 @@ temporary SQLite store."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -76,3 +77,27 @@ def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
     assert stale.data.tags[store.END_REASON_TAG] == f"process {victim.pid} on {host} ended without closing the run"
     assert client.get_run(live_id).info.status == "RUNNING"
     assert client.get_run(second.run_id).info.status == "FINISHED"
+
+
+def test_the_experiment_carries_the_training_runs_view_and_a_run_says_where_to_look(
+    tracking_config: TrackingConfig, tmp_path: Path
+) -> None:
+    """The view the printed link opens (the UI reads it from this tag), added to a store made
+    before the tag existed too; a local store's links point at `make ui`."""
+    client = MlflowClient(tracking_config.uri)
+    experiment_id = client.create_experiment(tracking_config.experiment)  # as an older version made it
+    with store.pipeline_run(tracking_config, Workspace(tmp_path)) as run:
+        lines = run.where_to_look()
+    view = json.loads(client.get_experiment(experiment_id).tags["mlflow.sharedViewState.training-runs"])
+    assert view["orderByKey"] == "metrics.`test_accuracy`" and view["orderByAsc"] is False
+    assert {
+        "metrics.`test_accuracy`",
+        "metrics.`val_accuracy`",
+        "params.`model.units`",
+        "params.`train.epochs`",
+    } <= set(view["selectedColumns"])
+    assert lines == [
+        "MLflow UI (start it with `make ui`):",
+        f"  this run:      http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run.run_id}",
+        f"  training runs: http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?viewStateShareKey=training-runs",
+    ]

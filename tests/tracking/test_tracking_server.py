@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from browser import rendered_dom, screenshot
 from conftest import VENV_BIN, copy_repo, pipeline_env, rest, run, set_conf
 
 pytestmark = pytest.mark.slow
@@ -69,15 +71,28 @@ def test_pipeline_logs_to_a_server_and_fails_fast_once_it_is_down(server, tmp_pa
     config = repo / "conf" / "config.yaml"
     config.write_text(config.read_text().replace("- tracking: local", "- tracking: server"))
     run(["mnist-pipeline", "params"], repo, env)
-    run(["dvc", "repro"], repo, env)
+    printed = run(["dvc", "repro"], repo, env).stdout
 
     experiment = rest(url, "experiments/get-by-name?experiment_name=mnist")["experiment"]
     (tracked,) = rest(url, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+    runs_view = f"{url}/#/experiments/{experiment['experiment_id']}/runs?viewStateShareKey=training-runs"
+    assert (
+        f"  this run:      {url}/#/experiments/{experiment['experiment_id']}/runs/{tracked['info']['run_id']}"
+        in printed
+    )
+    assert f"  training runs: {runs_view}" in printed
     metrics = {m["key"]: m["value"] for m in tracked["data"]["metrics"]}
     local = json.loads((repo / "reports/metrics.json").read_text())
     assert tracked["info"]["status"] == "FINISHED" and tracked["info"]["run_name"] == "mlp-u128-e1"
     assert metrics["test_accuracy"] == pytest.approx(local["test_accuracy"])
     assert not (repo / "mlflow.db").exists()  # nothing went to the local store
+    # The printed view opens the runs table on the columns runs are compared by, best first.
+    page = rendered_dom(runs_view)
+    headers = re.findall(r'<div [^>]*role="columnheader"[^>]*col-id="([^"]+)"', page)
+    wanted = ["metrics.`test_accuracy`", "metrics.`val_accuracy`", "params.`model.units`", "params.`train.epochs`"]
+    assert set(wanted) <= set(headers), headers
+    screenshot(runs_view, tmp_path / "training-runs.png")
+    assert (tmp_path / "training-runs.png").read_bytes().startswith(b"\x89PNG")
     assert list(artifacts.rglob("confusion_matrix.png")) and list(artifacts.rglob("model.keras"))
     champion = rest(url, "registered-models/alias?name=mnist-classifier&alias=champion")["model_version"]
     assert champion["run_id"] == tracked["info"]["run_id"]

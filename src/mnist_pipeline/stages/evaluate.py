@@ -38,10 +38,13 @@ def evaluate_stage(
     per_class_file: Path | None = None,
     run_id: str | None = None,
     register: bool = True,
+    report: bool = False,
 ) -> dict[str, Any]:
     """Score the trained model's test-set probabilities; logs into the run that trained it
     (`run_id`, else the run tagged with the model folder's digest) and, if `register`,
-    registers the model (a sweep job passes `registry.register_sweep_jobs`).
+    registers the model (a sweep job passes `registry.register_sweep_jobs`); with `report`,
+    prints the test metrics and where the MLflow UI shows the run (the stage's last lines, the
+    last `dvc repro` prints before its own).
 
     Bad inputs fail before the run is reopened (it stays as training left it, without test
     metrics). The pictures are drawn in a child process while MLflow starts (plumbing/side_process.py). Like
@@ -99,7 +102,10 @@ def evaluate_stage(
                 run.log_artifacts(scratch[figures_dir], artifacts.FIGURES)
             write_predictions(result.actual, result.predicted, scratch[predictions_file])
             write_json(metrics, scratch[metrics_file])
-        return metrics
+            links = run.where_to_look()
+    if report:
+        print(f"test_accuracy={metrics['test_accuracy']:.4f} test_loss={metrics['test_loss']:.4f}", *links, sep="\n")
+    return metrics
 
 
 def load_probabilities(model_dir: Path) -> np.ndarray:

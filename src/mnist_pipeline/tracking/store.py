@@ -43,13 +43,14 @@ from mnist_pipeline.plumbing.full_disk import is_disk_full
 from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.tracking import identity
+from mnist_pipeline.tracking import identity, ui_links
 from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, tracking_uri, unreachable
 
 MODEL_ARTIFACT = "model"  # the Keras model (registered, the champion)
 ONNX_MODEL_ARTIFACT = "model_onnx"  # its ONNX export, logged beside it by the same run
-# Makes `mlflow ui` open the experiment on its training-runs view rather than the GenAI one.
-EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+# The kind makes `mlflow ui` treat the experiment as model training rather than GenAI; the
+# shared view is the runs table with the columns runs are compared by (ui_links.py).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development", ui_links.VIEW_TAG: ui_links.view_state()}
 # Packages a served model needs; pinned to what trained it, so MLflow skips its slow inference.
 # (MLflow adds its own pin, `mlflow==`, to each.)
 _KERAS_PACKAGES = ("keras", "numpy")
@@ -89,6 +90,9 @@ def ensure_experiment(config: TrackingConfig, workspace: Workspace) -> str:
             client = MlflowClient(uri)
             existing = client.get_experiment_by_name(config.experiment)
             if existing is not None:
+                for key, value in EXPERIMENT_TAGS.items():  # a store from before a tag was added gets it
+                    if existing.tags.get(key) != value:
+                        client.set_experiment_tag(existing.experiment_id, key, value)
                 return existing.experiment_id
             location = workspace.artifact_dir.as_uri() if uri.startswith("sqlite:") else None
             try:
@@ -170,6 +174,20 @@ class TrackedRun:
     """Logging calls for one active run."""
 
     run_id: str
+    experiment_id: str
+
+    def where_to_look(self) -> list[str]:
+        """Where the MLflow UI shows this run and the experiment's runs side by side (none for a
+        store the UI has no address for)."""
+        ui = ui_links.ui_address(mlflow.get_tracking_uri())
+        if ui is None:
+            return []
+        start = " (start it with `make ui`)" if ui == ui_links.LOCAL_UI else ""
+        return [
+            f"MLflow UI{start}:",
+            f"  this run:      {ui_links.run_url(ui, self.experiment_id, self.run_id)}",
+            f"  training runs: {ui_links.runs_view_url(ui, self.experiment_id)}",
+        ]
 
     @_store_call
     def log_params(self, params: dict[str, Any]) -> None:
@@ -269,7 +287,7 @@ def pipeline_run(
         raise PipelineError(f"cannot open MLflow run {run_id or ''}: {one_line(exc, 300)}") from None
     status, reason = RunStatus.to_string(RunStatus.FAILED), ""
     try:
-        yield TrackedRun(active.info.run_id)
+        yield TrackedRun(active.info.run_id, active.info.experiment_id)
         status = RunStatus.to_string(RunStatus.FINISHED)
     except KeyboardInterrupt as exc:
         status, reason = RunStatus.to_string(RunStatus.KILLED), f"interrupted by {exc or 'SIGINT'}"
