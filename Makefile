@@ -5,7 +5,11 @@
 # Empty: scripts/find-python picks. VENV: another environment beside .venv (CI tests each Python).
 PYTHON ?=
 VENV ?= .venv
-EXTRAS ?= dev,optuna,team,cluster
+# GPU=1: train on an NVIDIA GPU (x86-64 Linux): adds the `gpu` extra, TensorFlow's CUDA build in
+# place of tensorflow-cpu (scripts/install-venv swaps them).
+GPU ?=
+COMMA := ,
+EXTRAS ?= dev,optuna,team,cluster$(if $(GPU),$(COMMA)gpu)
 # `make test PYTEST_ARGS='-m "not slow"'`: the fast suite. TEST_WORKERS: pytest-xdist processes
 # (each test file runs whole on one of them); 0 runs everything in this one process.
 PYTEST_ARGS ?=
@@ -13,7 +17,7 @@ TEST_WORKERS ?= 2
 LOCK_ARGS ?=
 BIN := $(abspath $(VENV))/bin
 # One stamp per PYTHON asked for: asking for another one rebuilds VENV with it.
-STAMP := $(VENV)/.installed$(if $(PYTHON),-$(subst /,_,$(PYTHON)))
+STAMP := $(VENV)/.installed$(if $(PYTHON),-$(subst /,_,$(PYTHON)))$(if $(GPU),-gpu)
 export PYTHON VENV EXTRAS
 # Stage commands in dvc.yaml call `python` and `mnist-pipeline`: make them the venv's.
 export PATH := $(BIN):$(PATH)
@@ -28,7 +32,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-venv scripts/find-pyt
 	scripts/install-venv
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper, team and cluster clients
+install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper, team and cluster clients (GPU=1: TensorFlow for NVIDIA GPUs)
 	@echo "make: $(VENV) runs Python $$($(BIN)/python -c 'import platform; print(platform.python_version())')"
 
 pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)

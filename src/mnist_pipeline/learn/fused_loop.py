@@ -9,20 +9,25 @@ while-loop; validation runs `test_step` the same way.
 
 It reproduces `fit` bit for bit (tests/test_fused_loop.py): the epoch's order comes from the
 same shuffle, seeded the same way, the batches are the same rows in the same order, and each
-step is Keras' own step. Nothing else of `fit` is used: no callbacks, one log line an epoch.
+step is Keras' own step. Nothing else of `fit` is used: no callbacks, one log line an epoch
+(and on a terminal a bar within it, progress.py).
 TensorFlow backend only (training.py falls back to `model.fit` elsewhere).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
+from mnist_pipeline.learn import progress
 from mnist_pipeline.learn.listener import EpochListener
 
 
@@ -41,18 +46,35 @@ def keras_permutations(num_samples: int) -> tf.data.Dataset:
 
 
 def _epoch_function(model: keras.Model, step: Callable[[Any], Any], batch_size: int) -> Callable[..., Any]:
-    """A compiled loop running `step` over consecutive batches of (x, y), the last one short."""
+    """A compiled loop running `step` over consecutive batches of (x, y), the last one short:
+    those from row `begin` up to row `end` (a whole epoch by default). The bounds are tensors, so
+    an epoch run in parts (for the progress bar) is traced once and runs the same steps."""
 
     @tf.function(autograph=False)  # traced as written: no conversion of Keras' step code to check
-    def run(x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
+    def run(x: tf.Tensor, y: tf.Tensor, begin: tf.Tensor, end: tf.Tensor) -> dict[str, tf.Tensor]:
         def one_batch(start: tf.Tensor) -> tf.Tensor:
             step((x[start : start + batch_size], y[start : start + batch_size]))
             return start + batch_size
 
-        tf.while_loop(lambda start: start < tf.shape(x)[0], one_batch, [tf.constant(0)])
+        stop = tf.minimum(end, tf.shape(x)[0])
+        tf.while_loop(lambda start: start < stop, one_batch, [begin])
         return model.get_metrics_result()
 
     return run
+
+
+def _train_one_epoch(
+    train_epoch: Callable[..., Any], x: tf.Tensor, y: tf.Tensor, batch_size: int, bar: tqdm | None
+) -> dict[str, Any]:
+    """One epoch over (x, y): in one call, or with a bar in parts of a few steps each, updated after each."""
+    rows = int(x.shape[0])
+    if bar is None:
+        return train_epoch(x, y, tf.constant(0), tf.constant(rows))
+    part = progress.steps_per_update(int(bar.total)) * batch_size
+    for begin in range(0, rows, part):
+        logs = train_epoch(x, y, tf.constant(begin), tf.constant(begin + part))
+        bar.update(math.ceil((min(begin + part, rows) - begin) / batch_size))
+    return logs
 
 
 def fit_fused(
@@ -63,23 +85,28 @@ def fit_fused(
     batch_size: int,
     on_epoch_end: EpochListener | None = None,
     verbose: bool = True,
+    show_progress: bool = False,
 ) -> dict[str, list[float]]:
     """Train a compiled model as `model.fit(x, y, epochs, batch_size, validation_data=val,
-    shuffle=True)` would; returns the same per-epoch history."""
+    shuffle=True)` would; returns the same per-epoch history. `show_progress`: a bar within each
+    epoch (progress.py), which changes nothing trained."""
     x, y = (tf.convert_to_tensor(a) for a in train)
     val_x, val_y = (tf.convert_to_tensor(a) for a in val)
     model.optimizer.build(model.trainable_variables)
     train_epoch = _epoch_function(model, model.train_step, batch_size)
     val_epoch = _epoch_function(model, model.test_step, batch_size)
     orders = keras_permutations(len(train[0]))
+    steps = math.ceil(len(train[0]) / batch_size)
     history: dict[str, list[float]] = {}
     for epoch in range(epochs):
         started = time.perf_counter()
         order = next(iter(orders))
         model.reset_metrics()
-        logs = _floats(train_epoch(tf.gather(x, order), tf.gather(y, order)))
+        with progress.epoch_bar(epoch, epochs, steps) if show_progress else nullcontext() as bar:
+            logs = _floats(_train_one_epoch(train_epoch, tf.gather(x, order), tf.gather(y, order), batch_size, bar))
         model.reset_metrics()
-        logs.update({f"val_{name}": value for name, value in _floats(val_epoch(val_x, val_y)).items()})
+        whole = (tf.constant(0), tf.constant(len(val[0])))
+        logs.update({f"val_{name}": value for name, value in _floats(val_epoch(val_x, val_y, *whole)).items()})
         for name, value in logs.items():
             history.setdefault(name, []).append(value)
         if verbose:

@@ -3,7 +3,8 @@
 The speed knobs change how fast, never what is computed (same weights, same accuracy):
 `train.loop` picks Keras' `model.fit` or the fused loop (fused_loop.py, one TensorFlow call
 per epoch), `steps_per_execution` runs many optimizer steps per call inside `model.fit`,
-and TensorFlow's thread pools are sized for a small model on a small machine.
+and TensorFlow's thread pools are sized for a small model on a small machine (when it trains
+on the CPU). A bar within each epoch, on a terminal, shows how far an epoch has come.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import numpy as np
 
 from mnist_pipeline.config import ModelConfig, TrainConfig
 from mnist_pipeline.data.preprocess import Split
+from mnist_pipeline.learn import device, progress
 from mnist_pipeline.learn.listener import EpochListener
 from mnist_pipeline.learn.model import build_model, make_optimizer
 
 
 def configure_threads(intra_op: int, inter_op: int) -> None:
-    """Size TensorFlow's thread pools (0 keeps its default); only possible before TF starts running ops."""
-    if keras.backend.backend() != "tensorflow":
+    """Size TensorFlow's thread pools (0 keeps its default); only possible before TF starts running ops.
+
+    Only where no GPU is visible: the sizes are chosen for a small model on a 2-core CPU, and on a
+    GPU the CPU's threads feed the GPU's kernels (launches, copies), which one thread would only slow.
+    """
+    if keras.backend.backend() != "tensorflow" or device.gpu_names():
         return
     import tensorflow as tf
 
@@ -61,8 +67,14 @@ def fit(
     val: Split,
     on_epoch_end: EpochListener | None = None,
     verbose: int | str = 2,
+    show_progress: bool | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Seed, build, compile and fit; returns the model and its per-epoch history."""
+    """Seed, build, compile and fit; returns the model and its per-epoch history.
+
+    `show_progress`: a bar within each epoch; by default only on a terminal (progress.py), never
+    with `verbose=0`. It changes what is shown, not what is trained.
+    """
+    show_progress = bool(verbose) and (progress.on_terminal() if show_progress is None else show_progress)
     configure_threads(train_config.intra_op_threads, train_config.inter_op_threads)
     make_deterministic(train_config.seed)
     model = build_model(model_config)
@@ -83,6 +95,7 @@ def fit(
             train_config.batch_size,
             on_epoch_end,
             verbose=bool(verbose),
+            show_progress=show_progress,
         )
         return model, history
     callbacks = []
@@ -100,7 +113,7 @@ def fit(
         validation_data=(val.x, val.y),
         shuffle=True,
         callbacks=callbacks,
-        verbose=verbose,
+        verbose=1 if show_progress else verbose,  # 1: Keras' own bar
     )
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
 

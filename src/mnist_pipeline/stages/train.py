@@ -24,7 +24,7 @@ from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.profiling import phase
 from mnist_pipeline.plumbing.workspace import MODEL_FILE, ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
-from mnist_pipeline.tracking import server
+from mnist_pipeline.tracking import identity, server
 
 if TYPE_CHECKING:
     from mnist_pipeline.learn.listener import EpochListener
@@ -64,7 +64,7 @@ def train_stage(
         with phase("import_mlflow"):
             from mnist_pipeline.tracking import store
         from mnist_pipeline.stages import params
-        from mnist_pipeline.tracking import identity, naming
+        from mnist_pipeline.tracking import naming
 
         reference = params.reference(workspace, config.model.name)
         name = None if run_id else naming.run_name(to_container(config), reference)
@@ -79,9 +79,11 @@ def train_stage(
         BackgroundRun(open_run) as background,
     ):
         with phase("import_tensorflow"):
+            from mnist_pipeline.learn.device import training_device
             from mnist_pipeline.learn.onnx_export import export_onnx
             from mnist_pipeline.learn.training import fit, predict, save
         run = cast("TrackedRun", background)
+        run.set_tags({identity.DEVICE: training_device()})
         run.log_params(flatten(to_container(config)))
         run.log_params({"data.train_size": len(train), "data.val_size": len(val)})
         log_config(run, config, params_file)

@@ -20,6 +20,8 @@ from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, DVC_ROOT_ENV, 
 LAUNCHED_BY = "launched_by"
 # The machine that trained: a sweep's jobs spread over a cluster's nodes (Ray, SLURM, submitit).
 HOST = "host"
+# What trained on that machine: `CPU`, or the GPU's name (learn/device.py).
+DEVICE = "mnist_pipeline.device"
 
 
 def launched_by(workspace: Workspace) -> str:
@@ -56,17 +58,28 @@ def data_tags(workspace: Workspace, data_dir: Path) -> dict[str, str]:
     return {"data.source": "unversioned"}
 
 
+# The distributions TensorFlow comes as: the CPU build (x86-64 Linux), or the regular wheel (with
+# CUDA on x86-64 Linux, the `[gpu]` extra; the only one elsewhere). Both install the `tensorflow` module.
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow")
+
+
+def tensorflow_version() -> str | None:
+    """The installed TensorFlow's version, whichever distribution brought it; None without one."""
+    for dist in TENSORFLOW_DISTRIBUTIONS:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def framework_tags() -> dict[str, str]:
     """Keras and TensorFlow versions and the Keras backend (Keras must already be imported)."""
     import keras
 
     tags = {"keras_version": keras.__version__, "keras_backend": keras.backend.backend()}
-    for dist in ("tensorflow-cpu", "tensorflow"):
-        try:
-            tags["tensorflow_version"] = metadata.version(dist)
-            break
-        except metadata.PackageNotFoundError:
-            continue
+    if (version := tensorflow_version()) is not None:
+        tags["tensorflow_version"] = version
     return tags
 
 

@@ -43,7 +43,7 @@ from mnist_pipeline.plumbing.full_disk import is_disk_full
 from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.tracking import ui_links
+from mnist_pipeline.tracking import identity, ui_links
 from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, tracking_uri, unreachable
 
 MODEL_ARTIFACT = "model"  # the Keras model (registered, the champion)
@@ -52,7 +52,8 @@ ONNX_MODEL_ARTIFACT = "model_onnx"  # its ONNX export, logged beside it by the s
 # shared view is the runs table with the columns runs are compared by (ui_links.py).
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development", ui_links.VIEW_TAG: ui_links.view_state()}
 # Packages a served model needs; pinned to what trained it, so MLflow skips its slow inference.
-_MODEL_PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "numpy")
+# (MLflow adds its own pin, `mlflow==`, to each.)
+_KERAS_PACKAGES = ("keras", "numpy")
 _ONNX_PACKAGES = ("onnx", "onnxruntime", "numpy")
 # "host:pid" of the process that has the run open; END_REASON_TAG says why a run did not finish.
 OWNER_TAG = "mnist_pipeline.owner"
@@ -234,7 +235,7 @@ class TrackedRun:
                 flavor_name=quiet_keras.FLAVOR_NAME,
                 model=model,
                 signature=signature,
-                pip_requirements=_requirements(_MODEL_PACKAGES),
+                pip_requirements=keras_model_requirements(),
             )
         )
 
@@ -400,6 +401,16 @@ def _signature(input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> A
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *input_shape))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *output_shape))]),
     )
+
+
+def keras_model_requirements() -> list[str]:
+    """What a logged Keras model needs wherever it is served: Keras, NumPy and TensorFlow as trained.
+
+    TensorFlow under its portable name: tensorflow-cpu, which trains on x86-64 Linux, has no wheel
+    for macOS or ARM, while `tensorflow` of the same version installs everywhere and runs the same model.
+    """
+    version = identity.tensorflow_version()
+    return [*_requirements(_KERAS_PACKAGES), *([f"tensorflow=={version}"] if version else [])]
 
 
 def _requirements(packages: tuple[str, ...]) -> list[str]:
