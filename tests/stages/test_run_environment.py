@@ -1,7 +1,7 @@
 """What a trained run records about where it ran and what its model needs to be served: the
 device tag (`CPU`, or the GPU's name where TensorFlow sees one), and the logged Keras model's
-requirements, which name `tensorflow` at the version that trained (not tensorflow-cpu, which
-has no wheel for macOS or ARM), beside Keras, NumPy and MLflow as installed."""
+requirements, which name TensorFlow at the version that trained (tensorflow-cpu on x86-64 Linux,
+`tensorflow` elsewhere, by environment markers), beside Keras, NumPy and MLflow as installed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from packaging.requirements import Requirement
 
 from conftest import REPO, data_config
 from mnist_pipeline.config import validate
@@ -86,19 +87,32 @@ def logged_files(trained: tuple[str, str], tmp_path: Path) -> dict[str, str]:
 
 
 def test_the_logged_model_requires_tensorflow_by_its_portable_name(trained: tuple[str, str], tmp_path: Path) -> None:
+    """tensorflow-cpu where it trains (x86-64 Linux), `tensorflow` at the same version wherever
+    else the model is served (macOS, ARM), chosen by environment markers."""
     files = logged_files(trained, tmp_path)
+    version = installed_tensorflow()
     expected = {
-        f"tensorflow=={installed_tensorflow()}",
+        f'tensorflow-cpu=={version}; sys_platform == "linux" and platform_machine == "x86_64"',
+        f'tensorflow=={version}; sys_platform != "linux" or platform_machine != "x86_64"',
         f"keras=={keras.__version__}",
         f"numpy=={np.__version__}",
         f"mlflow=={mlflow.__version__}",
     }
-    assert set(files["requirements.txt"].split()) == expected
+    assert set(files["requirements.txt"].splitlines()) == expected
     conda_pip = next(dep["pip"] for dep in yaml.safe_load(files["conda.yaml"])["dependencies"] if isinstance(dep, dict))
     assert set(conda_pip) == expected
     python_env = yaml.safe_load(files["python_env.yaml"])
     assert python_env["dependencies"] == ["-r requirements.txt"]
-    assert "tensorflow-cpu" not in "".join(files.values())
+    for platform, machine, wanted in [
+        ("linux", "x86_64", "tensorflow-cpu"),
+        ("darwin", "arm64", "tensorflow"),
+        ("linux", "aarch64", "tensorflow"),
+    ]:
+        there = {"sys_platform": platform, "platform_machine": machine}
+        tensorflow = [
+            r.name for r in map(Requirement, expected) if r.name.startswith("tensorflow") and r.marker.evaluate(there)
+        ]
+        assert tensorflow == [wanted], platform
 
 
 def installed_tensorflow() -> str:

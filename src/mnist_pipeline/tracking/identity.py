@@ -63,6 +63,19 @@ def data_tags(workspace: Workspace, data_dir: Path) -> dict[str, str]:
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow")
 
 
+def tensorflow_requirements(version: str) -> list[str]:
+    """TensorFlow pinned to `version` once per platform this project names a distribution for,
+    with the environment markers of the project's own dependencies (pyproject.toml), extras left out."""
+    from packaging.requirements import Requirement
+
+    found = []
+    for requirement in map(Requirement, metadata.requires("mnist-pipeline") or []):
+        marker = str(requirement.marker or "")
+        if requirement.name in TENSORFLOW_DISTRIBUTIONS and "extra" not in marker:
+            found.append(f"{requirement.name}=={version}" + (f"; {marker}" if marker else ""))
+    return found
+
+
 def tensorflow_version() -> str | None:
     """The installed TensorFlow's version, whichever distribution brought it; None without one."""
     for dist in TENSORFLOW_DISTRIBUTIONS:

@@ -14,6 +14,16 @@ and TensorFlow's start-up lines stay hidden (plumbing/verbosity.py); elsewhere i
 
 from __future__ import annotations
 
+# First, before anything imports TensorFlow: within this project, importing the package hides
+# TensorFlow's start-up lines (plumbing/verbosity.py), and its switch applies.
+try:
+    from mnist_pipeline.plumbing.verbosity import verbose
+except ImportError:  # the model served on its own, with only its requirements installed
+
+    def verbose() -> bool:
+        return False
+
+
 import functools
 import os
 import shutil
@@ -28,14 +38,6 @@ from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.pyfunc import CODE as CODE_FOLDER
 from mlflow.pyfunc import FLAVOR_NAME as PYFUNC_FLAVOR
 from mlflow.pyfunc import MAIN as LOADER_MODULE
-
-try:  # within this project: the package's own switch
-    from mnist_pipeline.plumbing.verbosity import verbose
-except ImportError:  # the model served on its own, with only its requirements installed
-
-    def verbose() -> bool:
-        return False
-
 
 FLAVOR_NAME = "mlflow.keras"  # what the logged model records as its flavour, as `mlflow.keras.log_model` would
 LOADER = "quiet_keras"  # this file's module name inside the model's code/ folder

@@ -406,11 +406,14 @@ def _signature(input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> A
 def keras_model_requirements() -> list[str]:
     """What a logged Keras model needs wherever it is served: Keras, NumPy and TensorFlow as trained.
 
-    TensorFlow under its portable name: tensorflow-cpu, which trains on x86-64 Linux, has no wheel
-    for macOS or ARM, while `tensorflow` of the same version installs everywhere and runs the same model.
+    TensorFlow at the version that trained, under the name this project installs on each
+    platform (identity.tensorflow_requirements): tensorflow-cpu on x86-64 Linux, `tensorflow`
+    elsewhere (tensorflow-cpu has no wheel for macOS or ARM). Naming the distribution that is
+    installed also lets MLflow check the version without importing TensorFlow when it loads the
+    model, before the model's own quiet loader runs.
     """
     version = identity.tensorflow_version()
-    return [*_requirements(_KERAS_PACKAGES), *([f"tensorflow=={version}"] if version else [])]
+    return [*_requirements(_KERAS_PACKAGES), *(identity.tensorflow_requirements(version) if version else [])]
 
 
 def _requirements(packages: tuple[str, ...]) -> list[str]:
