@@ -22,8 +22,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Resolved in the parent: a child between fork and exec should do as little as it can.
@@ -52,6 +54,8 @@ def _watch(parent: int, signum: int) -> None:
 def die_with_runner(signum: int = signal.SIGKILL) -> None:
     """Make this process get `signum` when the program that started it exits, whether it started
     it directly or through shells (`sh -c`, which may fork rather than exec)."""
+    import psutil  # only a stage's start needs it, not every process that ties a child (predict's workers)
+
     parent = psutil.Process(os.getppid())
     die_with_parent(parent.pid, signum)
     runner = parent

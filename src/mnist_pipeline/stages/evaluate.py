@@ -86,10 +86,10 @@ def evaluate_stage(
                 {"labels": list(range(NUM_CLASSES)), "matrix": result.confusion_matrix().tolist()},
                 f"{artifacts.REPORTS}/confusion_matrix.json",
             )
-            report = per_class_report(result.confusion_matrix())
-            run.log_metrics({"test_macro_f1": macro_f1(report)})
+            per_class = per_class_report(result.confusion_matrix())
+            run.log_metrics({"test_macro_f1": macro_f1(per_class)})
             if per_class_file is not None:
-                write_rows(report, scratch[per_class_file])
+                write_rows(per_class, scratch[per_class_file])
                 run.log_artifact(scratch[per_class_file], artifacts.REPORTS)
             registered = None
             if register:
@@ -102,7 +102,7 @@ def evaluate_stage(
                 run.log_artifacts(scratch[figures_dir], artifacts.FIGURES)
             write_predictions(result.actual, result.predicted, scratch[predictions_file])
             write_json(metrics, scratch[metrics_file])
-            links = run.where_to_look()
+            links = run.where_to_look() if report else []
     if report:
         print(f"test_accuracy={metrics['test_accuracy']:.4f} test_loss={metrics['test_loss']:.4f}", *links, sep="\n")
     return metrics
