@@ -31,6 +31,14 @@ pytestmark = pytest.mark.slow
 TRAIN, EVALUATE = stage_command("train"), stage_command("evaluate")
 SWEEP = [sys.executable, "pipelines/sweep.py", "-m", "train.seed=1,2"]
 STOPPED = "nothing half-written was kept, run the command again"
+# Starts a command as a terminal starts its foreground job: with Ctrl-C's SIGINT at its default.
+# A process started in the background of a shell without job control (`make test &`, a CI
+# runner) inherits SIGINT ignored, which the stages rightly keep (interrupts.py), as Python does.
+AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+]
 
 
 class RepoCopy:
@@ -48,10 +56,11 @@ class RepoCopy:
         return self.client.search_runs([self.experiment_id], filter_string=where)
 
     def start(self, command: list[str], logs: Path) -> subprocess.Popen[bytes]:
-        """Start `command` in its own process group, its output going to files (never a full pipe)."""
+        """Start `command` in its own process group, as from a terminal, its output going to
+        files (never a full pipe)."""
         with (logs / "stdout").open("wb") as out, (logs / "stderr").open("wb") as err:
             return subprocess.Popen(
-                command, cwd=self.path, env=self.env, stdout=out, stderr=err, start_new_session=True
+                [*AS_FROM_A_TERMINAL, *command], cwd=self.path, env=self.env, stdout=out, stderr=err, start_new_session=True
             )
 
     def wait_for_training(self, process: subprocess.Popen[bytes], pid: int | None = None) -> Run:
