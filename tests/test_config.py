@@ -135,6 +135,8 @@ def test_cnn_experiment_overlay_sets_the_strong_recipe() -> None:
         (["model.augment.rotation=90"], r"model.augment.rotation=90.0 must be in \[0, 45\] degrees"),
         (["model.augment.shift=-0.1"], "model.augment.shift=-0.1 must be in"),
         (["~model.augment"], "at model.augment"),
+        (["model.augment.interpolation=cubic"], "interpolation='cubic' is not known; choose one of: bilinear, nearest"),
+        (["model.conv_batch_norm=maybe"], "model.conv_batch_norm"),
     ],
 )
 def test_bad_cnn_values_are_rejected_with_the_key_named(overrides: list[str], message: str) -> None:

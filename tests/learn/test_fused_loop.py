@@ -40,8 +40,18 @@ def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[keras.Mod
     [
         pytest.param(["train.epochs=3"], id="mlp"),
         pytest.param(
-            ["+experiment=cnn", "model.filters=[8,16]", "model.dense_units=32", "train.epochs=2"],
-            id="cnn",
+            [
+                "+experiment=cnn",
+                "model.filters=[8,16]",
+                "model.kernel_sizes=[3,3]",
+                "model.dense_units=32",
+                "train.epochs=2",
+            ],
+            id="cnn-experiment",  # no batch norm in the conv blocks, nearest-pixel shifts
+        ),
+        pytest.param(
+            ["model=cnn", "model.filters=[8,16]", "model.dense_units=32", "model.augment.shift=0.1", "train.epochs=1"],
+            id="cnn-batch-norm",  # batch norm after each convolution, bilinear shifts
         ),
     ],
 )

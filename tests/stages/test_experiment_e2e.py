@@ -1,6 +1,6 @@
 """The CNN experiment overlay through both entry points, in a temporary copy of the repository
 on real MNIST (shrunk to a subset and two epochs): `dvc exp run -S +experiment=cnn` and
-`python pipelines/sweep.py +experiment=cnn`."""
+`python pipelines/sweep.py -m +experiment=cnn` (a sweep of one job, under its parent run)."""
 
 from __future__ import annotations
 
@@ -25,16 +25,23 @@ def test_cnn_experiment_runs_from_dvc_and_from_hydra(tmp_path: Path, mnist_mirro
     assert composed["model"]["name"] == "cnn" and composed["train"]["lr_schedule"] == "cosine"
     assert composed["data"]["subset"] == 2000  # -S overrides given after the overlay win
 
-    run([sys.executable, "pipelines/sweep.py", "+experiment=cnn", "data.subset=1000", *shrink[1:]], repo, env)
+    run([sys.executable, "pipelines/sweep.py", "-m", "+experiment=cnn", "data.subset=1000", *shrink[1:]], repo, env)
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("mnist")
     assert experiment is not None
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    everything = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    (parent,) = [
+        r for r in everything if "mlflow.parentRunId" not in r.data.tags and "data.train_size" not in r.data.params
+    ]
+    assert parent.data.params["experiment"] == "cnn"  # the overlay the sweep ran, as MLflow can name it
+    runs = [r for r in everything if r is not parent]
     assert [r.data.params["data.train_size"] for r in runs] == ["1800", "900"]  # val_fraction 0.1 from the overlay
     for tracked, subset in zip(runs, ("2000", "1000"), strict=True):
         assert tracked.info.status == "FINISHED"
-        assert tracked.info.run_name == f"cnn-f32x64-e2-shift0.1-lr0.002-cosine-bs32-val0.1-n{subset}"
+        assert tracked.info.run_name == (
+            f"cnn-f16x32x64-e2-k3x3x3-nobn-shift0.1-nearest-lr0.003-cosine-bs32-threads2-val0.1-n{subset}"
+        )
         assert tracked.data.params["model.augment.shift"] == str(composed["model"]["augment"]["shift"])
         assert tracked.data.metrics["test_accuracy"] > 0.5  # chance is 0.1
         assert tracked.data.metrics["train_seconds"] > 0

@@ -60,7 +60,12 @@ class RepoCopy:
         files (never a full pipe)."""
         with (logs / "stdout").open("wb") as out, (logs / "stderr").open("wb") as err:
             return subprocess.Popen(
-                [*AS_FROM_A_TERMINAL, *command], cwd=self.path, env=self.env, stdout=out, stderr=err, start_new_session=True
+                [*AS_FROM_A_TERMINAL, *command],
+                cwd=self.path,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
             )
 
     def wait_for_training(self, process: subprocess.Popen[bytes], pid: int | None = None) -> Run:

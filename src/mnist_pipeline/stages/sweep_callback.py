@@ -187,8 +187,8 @@ class MlflowSweepCallback(Callback):
                 "sweep.metric": f"{self.mode} {self.metric}",
                 "overrides": " ".join(overrides),
             }
-            swept = {
-                **dict(o.split("=", 1) for o in overrides if "=" in o),
+            swept = {  # `+experiment=cnn` logged as `experiment`: MLflow refuses `+` in a name
+                **{k.lstrip("+~"): v for k, v in (o.split("=", 1) for o in overrides if "=" in o)},
                 **{f"search.{k}": v for k, v in space.items()},
             }
             parent_id = store.create_run(base.tracking, workspace, name, tags, params=swept)

@@ -17,15 +17,27 @@ ALWAYS = ("model.name", "model.units", "model.filters", "train.epochs")
 PREFIXES = {
     "model.units": "u",
     "model.filters": "f",
+    "model.kernel_sizes": "k",
+    "model.dense_units": "d",
     "train.epochs": "e",
     "train.learning_rate": "lr",
     "train.batch_size": "bs",
     "train.seed": "seed",
     "data.subset": "n",
     "data.val_fraction": "val",
+    "train.intra_op_threads": "threads",
 }
 # Keys whose value says it all (`sgd`, `tanh`, `stratified`).
-VALUE_ONLY = ("model.name", "train.optimizer", "model.activation", "data.subset_strategy", "train.lr_schedule")
+VALUE_ONLY = (
+    "model.name",
+    "train.optimizer",
+    "model.activation",
+    "model.augment.interpolation",
+    "data.subset_strategy",
+    "train.lr_schedule",
+)
+# Switches, shown as one word for each state.
+SWITCHES = {"model.conv_batch_norm": ("bn", "nobn")}
 # Where a run's data comes from and where it is logged do not change what it learns.
 NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_")
 
@@ -56,6 +68,8 @@ def sweep_name(kind: str, overrides: list[str]) -> str:
 
 
 def _part(key: str, value: Any) -> str:
+    if key in SWITCHES:
+        return SWITCHES[key][0 if value else 1]
     shown = _format(value)
     if key in VALUE_ONLY:
         return shown
