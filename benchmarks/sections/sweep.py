@@ -119,8 +119,8 @@ def render(sweeps: list[SweepRun]) -> list[str]:
         "| --- | --- | --- | --- |",
         *_job_rows(sequential),
         "",
-        "Phases of the sequential sweep's process (its profile record), summed over its jobs and per job "
-        "(phases nest: MLflow waits lie inside others):",
+        "Phases of the sequential sweep's process (its profile record), summed over the process (its jobs, "
+        "and the callback's MLflow calls around them) and per job; phases nest (MLflow waits lie inside others):",
         "",
         "| phase | total s | per job s |",
         "| --- | --- | --- |",
