@@ -66,7 +66,7 @@ stack-up: install ## Start PostgreSQL, an S3 store and mlflow server on 127.0.0.
 stack-down: ## Stop the team stack by PID (its data stays in $(STACK_DIR))
 	$(BIN)/python scripts/team_stack.py down --dir $(STACK_DIR)
 
-bench: install ## Benchmark the pipeline against the reference script (needs MNIST_MIRROR); writes docs/benchmarks.md
+bench: install ## Benchmark the pipeline, an edit, sweeps, predict, runs and the CNN against the reference script (needs MNIST_MIRROR; about 20 minutes); writes docs/benchmarks.md
 	$(BIN)/python benchmarks/bench.py --scaling
 
 # One universal lock for Python 3.11-3.13 on every platform, all extras. It keeps the pins it

@@ -1,0 +1,47 @@
+"""Print the newest sweep of the MLflow store of the repository here as one JSON line.
+
+Run by the benchmark in its clone (a process of its own, so that the benchmark itself never
+imports MLflow): the parent run and, for each child run (a sweep job), its start and end
+(epoch seconds), its parameters and its metrics (`train_seconds`: the fit; `test_accuracy`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from mlflow.tracking import MlflowClient
+
+from mnist_pipeline.config import load_params
+from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking.server import tracking_uri
+from mnist_pipeline.tracking.store import PARENT_TAG
+
+
+def _run(run: object) -> dict[str, object]:
+    info, data = run.info, run.data  # type: ignore[attr-defined]
+    return {
+        "run_id": info.run_id,
+        "name": info.run_name,
+        "status": info.status,
+        "start_s": info.start_time / 1000,
+        "end_s": (info.end_time or info.start_time) / 1000,
+        "params": dict(data.params),
+        "metrics": dict(data.metrics),
+    }
+
+
+def main() -> None:
+    workspace = Workspace.find()
+    tracking = load_params(workspace.params_file).tracking
+    client = MlflowClient(tracking_uri(tracking, workspace))
+    experiment = client.get_experiment_by_name(tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id], max_results=5000, order_by=["attributes.start_time DESC"])
+    children = [run for run in runs if PARENT_TAG in run.data.tags]
+    parent_id = children[0].data.tags[PARENT_TAG] if children else None
+    parent = next((_run(run) for run in runs if run.info.run_id == parent_id), None)
+    jobs = [_run(run) for run in reversed(children) if run.data.tags[PARENT_TAG] == parent_id]
+    print(json.dumps({"parent": parent, "jobs": jobs, "runs_in_store": len(runs)}))
+
+
+if __name__ == "__main__":
+    main()

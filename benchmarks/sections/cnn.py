@@ -1,0 +1,90 @@
+"""The strong CNN's time to accuracy: `+experiment=<name>` trained for several seeds, each
+through the pipeline's own stages (preprocess, train, evaluate, as dvc.yaml runs them) on
+params.yaml composed with the experiment and the seed: the train stage's fit (its profile
+record) and the test accuracy (reports/metrics.json), and a picture of the two."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from measure import Bench, measured, spread, stage_command, verdict, write_params
+
+SEEDS = (1, 2, 3)
+STAGES = ("preprocess", "train", "evaluate")
+TARGET_ACCURACY = 0.995
+TARGET_TRAINING_S = 60.0
+
+
+@dataclass
+class Cnn:
+    experiment: str
+    overrides: list[str]  # besides the seed
+    rows: list[tuple[int, float, float]]  # (seed, training seconds, test accuracy)
+
+
+def measure(bench: Bench, experiment: str) -> Cnn:
+    """--quick: one seed, one epoch, on the clone's subset."""
+    seeds = SEEDS[:1] if bench.quick else SEEDS
+    overrides = [f"+experiment={experiment}", *(["train.epochs=1"] if bench.quick else [])]
+    rows = []
+    measured(stage_command(bench.clone, "download"), bench.clone, bench.env)  # if no section before did
+    for seed in seeds:
+        write_params(bench.clone, [*overrides, f"train.seed={seed}"], bench.env)
+        records = [measured(stage_command(bench.clone, stage), bench.clone, bench.env).profile[-1] for stage in STAGES]
+        fit = records[STAGES.index("train")]["phases_s"]["fit"]
+        accuracy = json.loads((bench.clone / "reports" / "metrics.json").read_text())["test_accuracy"]
+        print(f"+experiment={experiment} seed {seed}: fit {fit:.2f}s, test accuracy {accuracy:.4f}", file=sys.stderr)
+        rows.append((seed, fit, accuracy))
+    write_params(bench.clone, [], bench.env)
+    return Cnn(experiment, overrides, rows)
+
+
+def plot(result: Cnn, path: Path) -> None:
+    """Test accuracy against training seconds, one point per seed (no epoch times are recorded)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.rows
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.scatter([r[1] for r in rows], [r[2] for r in rows], color="tab:blue", zorder=3)
+    for seed, seconds, accuracy in rows:
+        axes.annotate(f"seed {seed}", (seconds, accuracy), textcoords="offset points", xytext=(5, 5))
+    axes.axhline(TARGET_ACCURACY, color="tab:green", linestyle="--", label=f"target accuracy {TARGET_ACCURACY}")
+    axes.axvline(TARGET_TRAINING_S, color="tab:red", linestyle="--", label=f"target training {TARGET_TRAINING_S:.0f} s")
+    axes.set_xlabel("training seconds (fit)")
+    axes.set_ylabel("test accuracy")
+    axes.set_title(f"+experiment={result.experiment}: accuracy against training time")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def render(result: Cnn, picture: Path) -> list[str]:
+    rows = result.rows
+    seconds = [r[1] for r in rows]
+    accuracy = [r[2] for r in rows]
+    ok = statistics.median(accuracy) >= TARGET_ACCURACY and statistics.median(seconds) <= TARGET_TRAINING_S
+    return [
+        f"## Time to accuracy: `+experiment={result.experiment}`",
+        "",
+        f"`{' '.join(result.overrides)} train.seed=<seed>`, through the pipeline's stages (preprocess, train, "
+        "evaluate) as `dvc repro` runs them: each seed's fit (the train stage's `fit` phase, which MLflow "
+        "records as `train_seconds`) and its test accuracy.",
+        "",
+        "| seed | training s | test accuracy |",
+        "| --- | --- | --- |",
+        *(f"| {seed} | {s:.2f} | {a:.4f} |" for seed, s, a in rows),
+        f"| **median (min-max)** | **{spread(seconds)}** | **{spread(accuracy, 4)}** |",
+        "",
+        f"Target: test accuracy >= {TARGET_ACCURACY} with <= {TARGET_TRAINING_S:.0f} s of training, on the "
+        f"median: {verdict(ok)}. No epoch times are recorded, so the picture has one point per seed.",
+        "",
+        f"![test accuracy against training time, one point per seed]({picture.name})",
+    ]
