@@ -126,8 +126,8 @@ def rotate(images: np.ndarray, degrees: np.ndarray) -> np.ndarray:
         chosen = np.flatnonzero(groups == group)
         cos, sin = np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))
         # Where each output pixel comes from (the inverse turn), in the padded field: all positive.
-        source_row = cos * y - sin * x + (height - 1) / 2 + pad
-        source_col = sin * y + cos * x + (width - 1) / 2 + pad
+        source_row = cos * y + sin * x + (height - 1) / 2 + pad
+        source_col = cos * x - sin * y + (width - 1) / 2 + pad
         top, left = source_row.astype(np.intp), source_col.astype(np.intp)
         down, right = (source_row - top).astype(np.float32), (source_col - left).astype(np.float32)
         corner = top * stride + left
