@@ -39,8 +39,8 @@ PROBABILITIES_FILE = "test_probabilities.npy"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 PER_CLASS_FILE = "per_class_metrics.csv"
-# Accuracy on each variant of the test set (predict/variants.py), apart from METRICS_FILE so
-# that `dvc exp show` keeps its two metric columns.
+# Accuracy on each variant of the test set (predict/variants.py): a metrics file of its own,
+# so that METRICS_FILE keeps its two headline values.
 ROBUSTNESS_FILE = "robustness.json"
 EVALUATE_FIGURES = "figures/evaluate"
 

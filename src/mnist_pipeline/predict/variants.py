@@ -21,20 +21,21 @@ from mnist_pipeline.predict.imageprep import to_mnist
 from mnist_pipeline.predict.runtimes import Classifier
 
 VARIANTS = ("lowres", "thick", "thin", "rotated", "shifted")
-# scikit-learn's digits: 8x8 pixels, 16 grey levels (0-15 here; 0-16 there). At 8x8 a stroke
-# is about one pixel wide: the coarsest image a digit can still be read from.
+# scikit-learn's digits (the UCI optical digits): 8x8 pixels, 16 grey levels (0-15 here; 0-16
+# there), a common source of small digits; at that size a stroke is about a pixel wide.
 LOWRES_SIDE = 8
 LOWRES_LEVELS = 16
 # Grey dilation / erosion over a 2x2 square: MNIST's strokes (2.9 px, imageprep.STROKE_WIDTH)
-# become about 3.9 / 1.9 px, as wide as a marker's or a fine pen's at MNIST's scale. 3x3 would
-# add or take two pixels, enough to close the loops of an 8 or to break a thin 1.
+# become about 3.9 / 1.9 px, a bolder or a finer pen at MNIST's scale. 3x3 would add or take
+# two pixels: under erosion a stroke would be left about a pixel wide, and fainter ones gone.
 STROKE_SQUARE = 2
-# Up to 15 degrees either way: about the slant of handwriting that is not upright (the NIST
-# writers' own digits vary by about that much); more would turn a 6 towards a 9's neighbours.
+# Up to 15 degrees either way: a hand that slants, or a page scanned askew; small enough that
+# each digit stays itself (a 6 turned far enough reads as a 9, a 1 as a 7).
 ROTATION = 15.0
 ROTATION_STEPS = 30  # angles in steps of ROTATION / ROTATION_STEPS = 0.5 degrees, drawn uniformly
-# Up to 3 pixels each way: how far a centring by bounding box (not by centre of mass, as MNIST
-# does) or a careless crop moves a digit; the 20x20 digit box still fits in the 28x28 field.
+# Up to 3 pixels each way: about how far centring by bounding box (not by centre of mass, as
+# MNIST does) or a loose crop moves a digit; the 20x20 digit in its 28x28 field stays whole
+# (but for a few strokes near the edge).
 SHIFT = 3
 SEED = 13  # one generator, drawn in image order: image i gets the same angle and shift every run
 # Images per model call: as fast as one call for all (measured with the MLP), and a CNN's
