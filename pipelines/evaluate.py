@@ -11,6 +11,7 @@ from mnist_pipeline.plumbing.workspace import (
     METRICS_FILE,
     PER_CLASS_FILE,
     PREDICTIONS_FILE,
+    ROBUSTNESS_FILE,
     Workspace,
 )
 from mnist_pipeline.stages.evaluate import evaluate_stage
@@ -27,6 +28,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         workspace,
         figures_dir=args.reports / EVALUATE_FIGURES,
         per_class_file=args.reports / PER_CLASS_FILE,
+        robustness_file=args.reports / ROBUSTNESS_FILE,
         report=True,
     )
 
@@ -40,7 +42,8 @@ def main() -> None:
         type=Path,
         required=True,
         help=f"folder for {METRICS_FILE} (test metrics), {PREDICTIONS_FILE} (actual vs predicted digits), "
-        f"{PER_CLASS_FILE} (per-digit precision/recall/F1) and {EVALUATE_FIGURES}/ (the pictures); "
+        f"{PER_CLASS_FILE} (per-digit precision/recall/F1), {ROBUSTNESS_FILE} (accuracy on digits written "
+        f"unlike MNIST) and {EVALUATE_FIGURES}/ (the pictures); "
         "one folder, so that the command DVC prints stays on one short line",
     )
     run_or_exit(lambda: evaluate(parser.parse_args()))

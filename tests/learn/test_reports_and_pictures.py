@@ -68,10 +68,11 @@ def test_pictures_are_pngs_of_the_expected_size(tmp_path: Path) -> None:
     images = rng.random((40, 28, 28, 1), dtype=np.float32)
     actual, predicted = rng.integers(0, 10, 40), rng.integers(0, 10, 40)
     result = Evaluation(0.5, 0.1, {}, actual, predicted, rng.random(40))
-    written = plots.write_evaluation_figures(result, images, tmp_path / "evaluate")
+    robustness = {"lowres": 0.3, "thick": 0.45, "thin": 0.4, "rotated": 0.48, "shifted": 0.2}
+    written = plots.write_evaluation_figures(result, images, tmp_path / "evaluate", robustness)
     written += plots.write_training_figures({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, tmp_path / "train")
     assert sorted(p.name for p in written) == sorted(
-        [plots.CONFUSION_MATRIX, plots.MISCLASSIFIED, plots.SAMPLE_PREDICTIONS, plots.TRAINING_CURVES]
+        [plots.CONFUSION_MATRIX, plots.MISCLASSIFIED, plots.SAMPLE_PREDICTIONS, plots.ROBUSTNESS, plots.TRAINING_CURVES]
     )
     for path in written:
         header = path.read_bytes()[:24]

@@ -79,11 +79,15 @@ def test_queued_grid_logs_into_the_workspace_store(tmp_path: Path, mnist_mirror:
     run(["dvc", "exp", "apply", next(iter(experiments))], repo, env)  # its metrics into the workspace
     narrow = {**env, "COLUMNS": "120"}
     metrics = run(["dvc", "metrics", "show"], repo, narrow).stdout.splitlines()
-    assert metrics[0].split() == ["Path", "test_accuracy", "test_loss"]  # per digit: per_class_metrics.csv
+    # The two headline metrics and the accuracy on each test-set variant (robustness.json), the
+    # columns in DVC's order (by name); per digit: per_class_metrics.csv.
+    assert metrics[0].split() == ["Path", "lowres", "rotated", "shifted", "test_accuracy", "test_loss", "thick", "thin"]
+    assert [line.split()[0] for line in metrics[1:]] == ["reports/metrics.json", "reports/robustness.json"]
     assert max(map(len, metrics)) <= 120
     # DVC keeps the leftmost columns of `dvc exp show` when it must drop some: the two headline
-    # metrics, then the hyperparameters (params.yaml's order), before the rest of params.yaml.
+    # metrics, the variants' accuracies, then the hyperparameters (params.yaml's order), before
+    # the rest of params.yaml.
     header = [c.strip() for c in run(["dvc", "exp", "show", "--md"], repo, env).stdout.splitlines()[0].split("|")]
     header = [c for c in header if c not in ("State", "Executor")]  # the queue's columns
-    columns = ["Experiment", "Created", "test_accuracy", "test_loss", "model.name", "model.units", "model.activation"]
-    assert header[1:8] == columns, header
+    columns = ["Experiment", "Created", "test_accuracy", "test_loss", "lowres", "thick", "thin", "rotated", "shifted"]
+    assert header[1:13] == [*columns, "model.name", "model.units", "model.activation"], header

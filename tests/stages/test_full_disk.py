@@ -176,7 +176,8 @@ def test_a_full_store_is_named_and_the_next_runs_recover(
     assert done.stderr.splitlines()[-1] in (full(workspace.store_file), full(workspace.artifact_dir))
     assert "Traceback" not in done.stderr and "SQLAlchemy" not in done.stderr
     assert not any(
-        p.startswith(("reports/metrics", "reports/predictions", "reports/per_class")) for p in leftovers(repo)
+        p.startswith(("reports/metrics", "reports/predictions", "reports/per_class", "reports/robustness"))
+        for p in leftovers(repo)
     )
     assert not (repo / "reports/figures/evaluate").exists()
 

@@ -114,7 +114,7 @@ def clean(workspace: RepoCopy):
     shutil.rmtree(workspace.path / "models", ignore_errors=True)
     for figures in (workspace.path / "reports" / "figures").glob("*/"):
         shutil.rmtree(figures)
-    for report in ("train_history.csv", "metrics.json", "predictions.csv", "per_class_metrics.csv"):
+    for report in ("train_history.csv", "metrics.json", "predictions.csv", "per_class_metrics.csv", "robustness.json"):
         (workspace.path / "reports" / report).unlink(missing_ok=True)
 
 
@@ -218,8 +218,10 @@ def test_diverging_training_fails_its_run_with_the_fix(workspace: RepoCopy) -> N
     [
         (b"not a numpy file", "models/test_probabilities.npy is missing or unreadable"),
         (np.full((10, 10), 0.1, np.float32), "models/test_probabilities.npy does not fit the test set"),
+        # A model folder from a train stage older than the ONNX export: the variants cannot be scored.
+        (np.full((10_000, 10), 0.1, np.float32), "models/model.onnx is missing"),
     ],
-    ids=["unreadable", "wrong shape"],
+    ids=["unreadable", "wrong shape", "no ONNX export"],
 )
 def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
     workspace: RepoCopy, probabilities: object, message: str
@@ -240,8 +242,8 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
     stored = workspace.client.get_run(trained.run_id)
     assert stored.info.status == "FINISHED" and "test_accuracy" not in stored.data.metrics
     assert store.END_REASON_TAG not in stored.data.tags
-    assert not (workspace.path / "reports/metrics.json").exists()
-    assert not (workspace.path / "reports/predictions.csv").exists()
+    for report in ("metrics.json", "predictions.csv", "per_class_metrics.csv", "robustness.json", "figures/evaluate"):
+        assert not (workspace.path / "reports" / report).exists(), report
 
 
 def run_id_of(workspace: RepoCopy) -> str:

@@ -26,6 +26,7 @@ PICTURES = {
     "reports/figures/evaluate/confusion_matrix.png",
     "reports/figures/evaluate/misclassified.png",
     "reports/figures/evaluate/sample_predictions.png",
+    "reports/figures/evaluate/robustness.png",
 }
 
 

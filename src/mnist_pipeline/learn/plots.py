@@ -25,6 +25,7 @@ TRAINING_CURVES = "training_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 MISCLASSIFIED = "misclassified.png"
 SAMPLE_PREDICTIONS = "sample_predictions.png"
+ROBUSTNESS = "robustness.png"
 GRID = 5  # digits per side of an image grid
 DPI = 100
 
@@ -40,9 +41,15 @@ def write_training_figures(history: dict[str, list[float]], out_dir: Path) -> li
     return _write({TRAINING_CURVES: training_curves(history)}, out_dir)
 
 
-def write_evaluation_figures(result: Evaluation, images: np.ndarray, out_dir: Path) -> list[Path]:
-    """Confusion matrix, misclassified digits and sample predictions in `out_dir` (atomically)."""
-    return _write(evaluation_figures(result, images), out_dir)
+def write_evaluation_figures(
+    result: Evaluation, images: np.ndarray, out_dir: Path, robustness: dict[str, float] | None = None
+) -> list[Path]:
+    """Confusion matrix, misclassified digits and sample predictions in `out_dir` (atomically),
+    and with `robustness` (accuracy per test-set variant) its bar chart."""
+    figures = evaluation_figures(result, images)
+    if robustness is not None:
+        figures[ROBUSTNESS] = robustness_bars(result.test_accuracy, robustness)
+    return _write(figures, out_dir)
 
 
 def evaluation_figures(result: Evaluation, images: np.ndarray) -> dict[str, Figure]:
@@ -86,6 +93,18 @@ def training_curves(history: dict[str, list[float]]) -> Figure:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
+    return fig
+
+
+def robustness_bars(test_accuracy: float, accuracies: dict[str, float]) -> Figure:
+    """Accuracy on each variant of the test set, beside the plain test set's (grey, first)."""
+    fig = _figure((7, 4))
+    ax = fig.subplots()
+    names, values = ["test set", *accuracies], [test_accuracy, *accuracies.values()]
+    bars = ax.bar(names, values, color=["0.6", *["tab:blue"] * len(accuracies)])
+    ax.bar_label(bars, labels=[f"{value:.3f}" for value in values], padding=2)
+    ax.set(ylim=(0.0, 1.05), ylabel="accuracy", title="Accuracy on test digits written unlike MNIST")
+    ax.grid(axis="y", alpha=0.3)
     return fig
 
 

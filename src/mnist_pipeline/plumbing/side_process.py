@@ -52,17 +52,19 @@ class SideProcess:
             raise RuntimeError("this SideProcess was created as not needed")
         self._what, self._task = what, self._pool.submit(task, *args)
 
-    def wait(self) -> None:
-        """Block until the task is done; its failure becomes a one-line `PipelineError` (a full
-        disk is raised as it is, for the stage to say where)."""
+    def wait(self) -> Any:
+        """Block until the task is done and return what it returned (None if none was started);
+        its failure becomes a one-line `PipelineError` (a full disk is raised as it is, for the
+        stage to say where; a `PipelineError` as it is, for its message names the fix)."""
         if self._task is None:
-            return
+            return None
         with phase("side_process_wait"):
             error = self._task.exception()
-        if error is not None and is_disk_full(error):
-            raise error  # the disk's fault, named by the stage (full_disk.py)
+        if error is not None and (is_disk_full(error) or isinstance(error, PipelineError)):
+            raise error  # the disk's fault, named by the stage (full_disk.py), or the task's own word
         if error is not None:
             raise PipelineError(f"{self._what} failed: {one_line(error, 300)}")
+        return self._task.result()
 
     def __enter__(self) -> SideProcess:
         return self

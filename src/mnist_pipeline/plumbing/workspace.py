@@ -39,6 +39,9 @@ PROBABILITIES_FILE = "test_probabilities.npy"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 PER_CLASS_FILE = "per_class_metrics.csv"
+# Accuracy on each variant of the test set (predict/variants.py): a metrics file of its own,
+# so that METRICS_FILE keeps its two headline values.
+ROBUSTNESS_FILE = "robustness.json"
 EVALUATE_FIGURES = "figures/evaluate"
 
 

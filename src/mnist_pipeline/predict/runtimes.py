@@ -25,13 +25,15 @@ class Classifier(Protocol):
 
 
 class OnnxClassifier:
-    """An ONNX model in ONNX Runtime, on the CPU."""
+    """An ONNX model in ONNX Runtime, on the CPU (on `threads` cores; default: all)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: no notices on stderr
+        if threads is not None:
+            options.intra_op_num_threads = threads
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own untyped errors for a bad file
