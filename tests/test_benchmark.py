@@ -61,4 +61,5 @@ def test_benchmark_sweep_and_cnn_sections(tmp_path: Path, mnist_mirror: Path) ->
     assert re.search(r"\| fit \| (?!0\.00 )[\d.]+ \| [\d.]+ \|", text), "the sequential sweep's own profile record"
     assert re.search(r"\| 1 \| [\d.]+ \| 0\.\d{4} \|", text), "one CNN seed"
     assert re.search(r"on the median: \*\*(pass|fail)\*\*", text)
+    assert re.search(r"as an ensemble \(their test probabilities averaged\): test accuracy \*\*0\.\d{4}\*\*", text)
     assert "](benchmarks-cnn.png)" in text and (tmp_path / "benchmarks-cnn.png").stat().st_size > 1000
