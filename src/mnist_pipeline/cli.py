@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mnist_pipeline.plumbing.entry import run_or_exit
+from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
 from mnist_pipeline.plumbing.verbosity import VERBOSE_ENV, be_verbose
 from mnist_pipeline.plumbing.workspace import Workspace
 
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.verbose:
         be_verbose()
     args.func(args)
+    if argv is None:  # the command itself, not a call from Python: skip the teardown (entry.py says why)
+        exit_without_teardown()
 
 
 if __name__ == "__main__":
