@@ -33,6 +33,13 @@ def _runs(args: argparse.Namespace) -> None:
     print(run_or_exit(lambda: runs_report(workspace, args.sort, ascending=args.ascending, limit=args.limit)))
 
 
+def _ensemble(args: argparse.Namespace) -> None:
+    from mnist_pipeline.stages.ensemble import ensemble_report
+
+    workspace = run_or_exit(Workspace.find)
+    print(run_or_exit(lambda: ensemble_report(workspace, args.runs)))
+
+
 def _prune(args: argparse.Namespace) -> None:
     from mnist_pipeline.config import load_params
     from mnist_pipeline.tracking import registry
@@ -101,6 +108,14 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--ascending", action="store_true", help="lowest first (for losses)")
     r.add_argument("--limit", type=int, default=None, help="show at most this many runs")
     r.set_defaults(func=_runs)
+    e = commands.add_parser(
+        "ensemble",
+        help="score several training runs as one model (their test-set probabilities averaged)",
+        description="Fetches each run's ONNX model from MLflow, scores the test set with each and with their "
+        "averaged probabilities, and prints the test accuracies. Writes nothing.",
+    )
+    e.add_argument("runs", nargs="+", metavar="RUN", help="run ids, or their first characters (`mnist-pipeline runs`)")
+    e.set_defaults(func=_ensemble)
     g = commands.add_parser("registry", help="look after the model registry (registry.model_name in params.yaml)")
     prune = g.add_subparsers(dest="action", required=True).add_parser(
         "prune",

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_pipeline.data.preprocess import scale_images
 from mnist_pipeline.predict.imageprep import to_mnist
-from mnist_pipeline.predict.runtimes import Classifier
+from mnist_pipeline.predict.runtimes import Classifier, probabilities_of
 
 VARIANTS = ("lowres", "thick", "thin", "rotated", "shifted")
 # scikit-learn's digits (the UCI optical digits): 8x8 pixels, 16 grey levels (0-15 here; 0-16
@@ -38,22 +37,15 @@ ROTATION_STEPS = 30  # angles in steps of ROTATION / ROTATION_STEPS = 0.5 degree
 # (but for a few strokes near the edge).
 SHIFT = 3
 SEED = 13  # one generator, drawn in image order: image i gets the same angle and shift every run
-# Images per model call: as fast as one call for all (measured with the MLP), and a CNN's
-# activations for a batch stay in the hundreds of MB.
-BATCH = 1024
 
 
 def accuracies(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """The share of each variant of `images` (see `build`) that `classifier` reads as `labels`
     (digits), by name."""
-    scores = {}
-    for name, variant in build(images).items():
-        predicted = [
-            classifier.probabilities(scale_images(variant[i : i + BATCH])).argmax(axis=1)
-            for i in range(0, len(variant), BATCH)
-        ]
-        scores[name] = float(np.mean(np.concatenate(predicted) == labels))
-    return scores
+    return {
+        name: float(np.mean(probabilities_of(classifier, variant).argmax(axis=1) == labels))
+        for name, variant in build(images).items()
+    }
 
 
 def build(images: np.ndarray) -> dict[str, np.ndarray]:

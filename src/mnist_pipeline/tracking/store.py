@@ -370,6 +370,28 @@ def load_keras_model(model_uri: str, store_uri: str) -> Any:
         ) from None
 
 
+@contextmanager
+def onnx_model_file(config: TrackingConfig, workspace: Workspace, run_id: str) -> Iterator[Path]:
+    """The ONNX export run `run_id` logged (`ONNX_MODEL_ARTIFACT`), downloaded for the block
+    into a temporary folder (removed after it)."""
+    import mlflow.artifacts
+
+    uri = tracking_uri(config, workspace)
+    _use_uri(uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per model: noise
+    with tempfile.TemporaryDirectory(prefix="mnist-model-") as download:
+        try:
+            folder = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"runs:/{run_id}/{ONNX_MODEL_ARTIFACT}", dst_path=download
+            )
+        except (MlflowException, OSError) as exc:
+            raise PipelineError(
+                f"run {run_id} has no ONNX model in {uri} ({one_line(exc, 200)}); "
+                "give training runs of this repository (`mnist-pipeline runs`)"
+            ) from None
+        yield Path(folder) / "model.onnx"  # where mlflow.onnx puts the model in its folder
+
+
 def run_status(config: TrackingConfig, workspace: Workspace, run_id: str) -> str:
     return MlflowClient(tracking_uri(config, workspace)).get_run(run_id).info.status
 
