@@ -61,5 +61,7 @@ def test_benchmark_sweep_and_cnn_sections(tmp_path: Path, mnist_mirror: Path) ->
     assert re.search(r"\| fit \| (?!0\.00 )[\d.]+ \| [\d.]+ \|", text), "the sequential sweep's own profile record"
     assert re.search(r"\| 1 \| [\d.]+ \| 0\.\d{4} \|", text), "one CNN seed"
     assert re.search(r"on the median: \*\*(pass|fail)\*\*", text)
+    variants = r"\| lowres \| thick \| thin \| rotated \| shifted \|\n\| (--- \| ){4}--- \|\n"
+    assert re.search(variants + r"\| (0\.\d{4} \| ){4}0\.\d{4} \|", text), "the seeds' accuracy on each variant"
     assert re.search(r"as an ensemble \(their test probabilities averaged\): test accuracy \*\*0\.\d{4}\*\*", text)
     assert "](benchmarks-cnn.png)" in text and (tmp_path / "benchmarks-cnn.png").stat().st_size > 1000

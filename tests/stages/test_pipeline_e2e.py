@@ -261,3 +261,35 @@ def test_registry_prune_dry_run_names_the_version_that_would_go(repo: Pipeline, 
         "would delete 1 version; kept the champion and the newest 0",
     ]
     assert len(client.search_model_versions("name = 'mnist-classifier'")) == 2  # a dry run deletes nothing
+
+
+def test_ensemble_scores_each_run_and_their_averaged_probabilities(repo: Pipeline, two_runs: str) -> None:
+    """`mnist-pipeline ensemble` on the two runs (named by the 8 characters `runs` shows):
+    each member's line matches the test accuracy its run logged, and the ensemble's line the
+    average of the two models' probabilities as MLflow's own ONNX flavour computes them."""
+    import mlflow.pyfunc
+    import numpy as np
+
+    runs = training_runs(repo.path)
+    lines = run(["mnist-pipeline", "ensemble", *(r.info.run_id[:8] for r in runs)], repo.path, repo.env).stdout
+    *members, last = lines.splitlines()
+    for line, tracked in zip(members, runs, strict=True):
+        assert line.split()[:2] == [tracked.info.run_name, tracked.info.run_id[:8]]
+        assert line.endswith(f"test accuracy {tracked.data.metrics['test_accuracy']:.4f}")
+    images = np.load(repo.path / "data" / "processed" / "x_test.npy").astype(np.float32)[..., None] / 255.0
+    labels = np.load(repo.path / "data" / "processed" / "y_test.npy")
+    mlflow.set_tracking_uri(f"sqlite:///{repo.path / 'mlflow.db'}")
+    outputs = [mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model_onnx").predict(images) for r in runs]
+    averaged = np.mean([next(iter(output.values())) for output in outputs], axis=0)  # {output name: array}
+    assert (
+        last
+        == f"ensemble of 2 runs (probabilities averaged): test accuracy {np.mean(averaged.argmax(1) == labels):.4f}"
+    )
+
+    unknown = run(
+        ["mnist-pipeline", "ensemble", runs[0].info.run_id[:8], "no-such-run"], repo.path, repo.env, check=False
+    )
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == (
+        "error: no run in the store has an id starting 'no-such-run'; copy one from `mnist-pipeline runs`"
+    )
