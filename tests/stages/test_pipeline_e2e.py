@@ -263,7 +263,9 @@ def test_registry_prune_dry_run_names_the_version_that_would_go(repo: Pipeline, 
     assert len(client.search_model_versions("name = 'mnist-classifier'")) == 2  # a dry run deletes nothing
 
 
-def test_ensemble_scores_each_run_and_their_averaged_probabilities(repo: Pipeline, two_runs: str) -> None:
+def test_ensemble_scores_each_run_and_their_averaged_probabilities(
+    repo: Pipeline, two_runs: str, tmp_path: Path
+) -> None:
     """`mnist-pipeline ensemble` on the two runs (named by the 8 characters `runs` shows):
     each member's line matches the test accuracy its run logged, and the ensemble's line the
     average of the two models' probabilities as MLflow's own ONNX flavour computes them."""
@@ -279,7 +281,12 @@ def test_ensemble_scores_each_run_and_their_averaged_probabilities(repo: Pipelin
     images = np.load(repo.path / "data" / "processed" / "x_test.npy").astype(np.float32)[..., None] / 255.0
     labels = np.load(repo.path / "data" / "processed" / "y_test.npy")
     mlflow.set_tracking_uri(f"sqlite:///{repo.path / 'mlflow.db'}")
-    outputs = [mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model_onnx").predict(images) for r in runs]
+    outputs = [  # downloaded under tmp_path: MLflow would leave its own temporary folder behind
+        mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model_onnx", dst_path=str(tmp_path / r.info.run_id)).predict(
+            images
+        )
+        for r in runs
+    ]
     averaged = np.mean([next(iter(output.values())) for output in outputs], axis=0)  # {output name: array}
     assert (
         last
