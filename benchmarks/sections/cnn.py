@@ -15,6 +15,7 @@ import numpy as np
 
 from measure import Bench, measured, spread, stage_command, verdict, write_params
 from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE, ROBUSTNESS_FILE
+from mnist_pipeline.stages.ensemble import ensemble_accuracy  # what `mnist-pipeline ensemble` reports
 
 SEEDS = (1, 2, 3)
 STAGES = ("preprocess", "train", "evaluate")
@@ -52,11 +53,6 @@ def measure(bench: Bench, experiment: str) -> Cnn:
     labels = np.load(bench.clone / "data" / "processed" / "y_test.npy")
     write_params(bench.clone, [], bench.env)
     return Cnn(experiment, overrides, rows, ensemble_accuracy(probabilities, labels), variants)
-
-
-def ensemble_accuracy(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
-    """The accuracy of the models' averaged probabilities: the ensemble of the seeds' runs."""
-    return float(np.mean(np.mean(probabilities, axis=0).argmax(axis=1) == labels))
 
 
 def plot(result: Cnn, path: Path) -> None:

@@ -43,24 +43,35 @@ def score(workspace: Workspace, run_ids: list[str]) -> tuple[list[Member], float
         raise PipelineError("an ensemble needs at least two runs; give their ids (`mnist-pipeline runs`)")
     config = load_params(workspace.params_file).tracking
     test = load_stored_split(workspace.stage_output("preprocess"), "test")
-    runs = [resolve(config, workspace, run_id) for run_id in run_ids]
+    runs = resolve(config, workspace, run_ids)
     members, probabilities = [], []
     for run in runs:
         with store.onnx_model_file(config, workspace, run.run_id) as path:
             scored = probabilities_of(OnnxClassifier(path), test.images)
         probabilities.append(scored)
         members.append(Member(run.run_id, run.name, accuracy(scored, test.labels)))
-    return members, accuracy(np.mean(probabilities, axis=0), test.labels)
+    return members, ensemble_accuracy(probabilities, test.labels)
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(probabilities.argmax(axis=1) == labels))
 
 
-def resolve(config: TrackingConfig, workspace: Workspace, run_id: str) -> store.RunRecord:
-    """The one run whose id starts with `run_id`."""
-    found = [r for r in store.find_runs(config, workspace) if r.run_id.startswith(run_id)]
-    if len(found) != 1:
-        what = "no run" if not found else f"{len(found)} runs"
-        raise PipelineError(f"{what} in the store has an id starting {run_id!r}; copy one from `mnist-pipeline runs`")
-    return found[0]
+def ensemble_accuracy(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
+    """The accuracy of several models' probabilities averaged."""
+    return accuracy(np.mean(probabilities, axis=0), labels)
+
+
+def resolve(config: TrackingConfig, workspace: Workspace, run_ids: list[str]) -> list[store.RunRecord]:
+    """For each of `run_ids`, the one run whose id starts with it (one search of the store)."""
+    runs = store.find_runs(config, workspace)
+    resolved = []
+    for run_id in run_ids:
+        found = [r for r in runs if r.run_id.startswith(run_id)]
+        if len(found) != 1:
+            what = "no run" if not found else f"{len(found)} runs"
+            raise PipelineError(
+                f"{what} in the store has an id starting {run_id!r}; copy one from `mnist-pipeline runs`"
+            )
+        resolved.append(found[0])
+    return resolved

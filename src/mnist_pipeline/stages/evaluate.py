@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnist_pipeline.config import PipelineConfig
-from mnist_pipeline.data.preprocess import NUM_CLASSES, load_stored_split, scale_images
+from mnist_pipeline.data.preprocess import NUM_CLASSES, load_stored_split, one_hot, scale_images
 from mnist_pipeline.learn.evaluation import evaluate
 from mnist_pipeline.plumbing.errors import DataError
 from mnist_pipeline.plumbing.files import atomic_file, folder_digest, staged
@@ -63,10 +63,9 @@ def evaluate_stage(
     once the run is closed: a failure (a full disk included) leaves none behind.
     """
     stored = load_stored_split(data_dir, "test")
-    test = stored.scaled()
     probabilities = load_probabilities(model_dir)
     try:
-        result = evaluate(probabilities, test.y)
+        result = evaluate(probabilities, one_hot(stored.labels))
     except ValueError as exc:
         raise DataError(
             f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
