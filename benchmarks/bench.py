@@ -18,6 +18,8 @@ from $MNIST_MIRROR, and measures, one section each (benchmarks/sections/):
   scaling   (--scaling) training time over data sizes and widths;
   predict   `mnist-pipeline predict`: one image in a cold process, a folder of MNIST test
             images as PNG files after start-up;
+  serve     `mlflow models serve` on the champion, Keras and ONNX flavours: requests/s and
+            p50/p99 latency under a bounded local load (one-image requests from 4 clients);
   sweep     a six-job Hydra sweep, sequential and on joblib's two workers, against the jobs'
             own training time, and where the rest goes;
   runs      `mnist-pipeline runs` in a cold process;
@@ -38,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from measure import REPO, Bench, bench_env, machine, prepare_clone
-from sections import cnn, edit, floor, pipeline, predict, runs_command, scaling, sweep
+from sections import cnn, edit, floor, pipeline, predict, runs_command, scaling, serve, sweep
 
-SECTIONS = ("pipeline", "edit", "floor", "predict", "sweep", "runs", "cnn")  # in the order they run
+SECTIONS = ("pipeline", "edit", "floor", "predict", "serve", "sweep", "runs", "cnn")  # in the order they run
+NEED_PIPELINE = ("edit", "floor", "predict", "serve")  # measured on what the pipeline section trained
 
 
 def options() -> argparse.Namespace:
@@ -55,7 +58,7 @@ def options() -> argparse.Namespace:
     parser.add_argument(
         "--sections",
         default=",".join(SECTIONS),
-        help=f"comma-separated, of {','.join(SECTIONS)} (edit, floor and predict need pipeline; tests pick some)",
+        help=f"comma-separated, of {','.join(SECTIONS)} ({', '.join(NEED_PIPELINE)} need pipeline; tests pick some)",
     )
     parser.add_argument(
         "--quick",
@@ -73,8 +76,8 @@ def options() -> argparse.Namespace:
     if args.scaling:
         args.sections.add("scaling")
     unknown = args.sections - set(SECTIONS) - {"scaling"}
-    if unknown or (args.sections & {"edit", "floor", "predict", "scaling"} and "pipeline" not in args.sections):
-        parser.error(f"--sections: of {','.join(SECTIONS)}; edit, floor, predict and --scaling need pipeline")
+    if unknown or (args.sections & {*NEED_PIPELINE, "scaling"} and "pipeline" not in args.sections):
+        parser.error(f"--sections: of {','.join(SECTIONS)}; {', '.join(NEED_PIPELINE)} and --scaling need pipeline")
     return args
 
 
@@ -119,6 +122,8 @@ def measure_sections(bench: Bench, args: argparse.Namespace, picture: Path) -> l
         sections.append(scaling.render(scaling.measure(bench)))
     if "predict" in chosen:
         sections.append(predict.render(predict.measure(bench)))
+    if "serve" in chosen:
+        sections.append(serve.render(serve.measure(bench)))
     if "sweep" in chosen:
         sections.append(sweep.render(sweep.measure(bench)))
     if "runs" in chosen:

@@ -122,12 +122,16 @@ def run_stage(clone: Path, stage: str, overrides: list[str], env: dict[str, str]
     return measured(stage_command(clone, stage), clone, env).profile[-1]
 
 
+def from_store(clone: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+    """What benchmarks/mlflow_runs.py prints of the clone's MLflow store (its own process)."""
+    command = [sys.executable, str(HERE / "mlflow_runs.py"), *args]
+    done = subprocess.run(command, cwd=clone, env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def sweep_runs(clone: Path, env: dict[str, str]) -> dict[str, Any]:
     """The newest sweep's parent run and its children, from the clone's MLflow store."""
-    done = subprocess.run(
-        [sys.executable, str(HERE / "mlflow_runs.py")], cwd=clone, env=env, check=True, capture_output=True, text=True
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return from_store(clone, env)
 
 
 def spread(values: list[float], digits: int = 2) -> str:

@@ -1,4 +1,5 @@
-"""Print the newest sweep of the MLflow store of the repository here as one JSON line.
+"""Print the newest sweep of the MLflow store of the repository here as one JSON line, or with
+`--models` the URIs of the registry champion's two flavours.
 
 Run by the benchmark in its clone (a process of its own, so that the benchmark itself never
 imports MLflow): the parent run and, for each child run (a sweep job), its start and end
@@ -8,6 +9,7 @@ imports MLflow): the parent run and, for each child run (a sweep job), its start
 from __future__ import annotations
 
 import json
+import sys
 
 from mlflow.tracking import MlflowClient
 
@@ -30,10 +32,23 @@ def _run(run: object) -> dict[str, object]:
     }
 
 
+def champion_models(client: MlflowClient, model_name: str) -> dict[str, str]:
+    """`models:/` URIs of the champion's Keras model (through the registry, as the README serves
+    it) and of the ONNX export the same run logged beside it."""
+    champion = client.get_model_version_by_alias(model_name, "champion")
+    outputs = client.get_run(champion.run_id).outputs.model_outputs
+    onnx = next(o.model_id for o in outputs if client.get_logged_model(o.model_id).name == "model_onnx")
+    return {"keras": f"models:/{model_name}@champion", "onnx": f"models:/{onnx}"}
+
+
 def main() -> None:
     workspace = Workspace.find()
-    tracking = load_params(workspace.params_file).tracking
+    params = load_params(workspace.params_file)
+    tracking = params.tracking
     client = MlflowClient(tracking_uri(tracking, workspace))
+    if "--models" in sys.argv[1:]:
+        print(json.dumps(champion_models(client, params.registry.model_name)))
+        return
     experiment = client.get_experiment_by_name(tracking.experiment)
     runs = client.search_runs([experiment.experiment_id], max_results=5000, order_by=["attributes.start_time DESC"])
     children = [run for run in runs if PARENT_TAG in run.data.tags]

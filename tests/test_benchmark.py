@@ -29,7 +29,7 @@ def bench_report(tmp_path: Path, mirror: Path, *options: str) -> str:
 
 
 def test_benchmark_smoke_run_writes_a_complete_report(tmp_path: Path, mnist_mirror: Path) -> None:
-    text = bench_report(tmp_path, mnist_mirror, "--sections", "pipeline,edit,floor,predict,runs")
+    text = bench_report(tmp_path, mnist_mirror, "--sections", "pipeline,edit,floor,predict,serve,runs")
     assert re.search(r"Machine: .+, \d+ cores, ", text) and re.search(r"Measured \d{4}-\d\d-\d\d ", text)
     assert re.search(r"\| \*\*\(b\)/\(a\)\*\* per pair: [\d.]+ \| \*\*[\d.]+\*\*", text)
     accuracies = re.search(r"Test accuracy: reference (0\.\d{4}), pipeline (0\.\d{4})", text)
@@ -45,6 +45,10 @@ def test_benchmark_smoke_run_writes_a_complete_report(tmp_path: Path, mnist_mirr
     assert re.search(r"\| the folder after start-up \(image preparation included\) \| \*\*\d+ images/s\*\* \|", text)
     read = re.search(r"\| digits read as their MNIST label \| (0\.\d{4}|1\.0000) \|", text)
     assert read and float(read.group(1)) >= 0.5, "the trained model reads most of the test images"
+    for flavour in ("keras", "onnx"):  # served: requests answered, none refused, a p99 latency
+        row = rf"\| {flavour} \| [\d.]+ \| \*\*(\d+)\*\* \| [\d.]+ \| \*\*[\d.]+\*\* \| \d+ \| (\d+) \|"
+        served = re.search(row, text)
+        assert served and int(served.group(1)) > 0 and served.group(2) == "0", flavour
     assert re.search(rf"\| `mnist-pipeline runs`, cold process \(runs: 2\) \| \*\*{NUMBER}\*\* \|", text)
     assert "## Sweep overhead" not in text and "## Time to accuracy" not in text
 
