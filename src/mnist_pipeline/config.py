@@ -93,9 +93,13 @@ class AugmentConfig:
     rotation: float  # degrees, either way
     zoom: float  # fraction, in or out
     interpolation: str  # how a moved pixel is resampled: bilinear, or nearest (about a third the cost)
+    # Share of the training images that, each epoch, a variant of themselves replaces: the digit
+    # at 8x8 pixels as `predict` prepares it, or drawn with a thicker or a thinner pen.
+    variants: float
 
     def __post_init__(self) -> None:
         _require_choice("model.augment.interpolation", self.interpolation, INTERPOLATIONS)
+        _require(0.0 <= self.variants < 1.0, f"model.augment.variants={self.variants} must be in [0, 1)")
         _require(0.0 <= self.shift < 0.5, f"model.augment.shift={self.shift} must be in [0, 0.5)")
         _require(0.0 <= self.rotation <= 45.0, f"model.augment.rotation={self.rotation} must be in [0, 45] degrees")
         _require(0.0 <= self.zoom < 0.5, f"model.augment.zoom={self.zoom} must be in [0, 0.5)")

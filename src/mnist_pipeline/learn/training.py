@@ -20,6 +20,7 @@ from mnist_pipeline.data.preprocess import Split
 from mnist_pipeline.learn import device, progress
 from mnist_pipeline.learn.listener import EpochListener
 from mnist_pipeline.learn.model import build_model, make_optimizer
+from mnist_pipeline.learn.variant_mix import VariantMix
 
 
 def configure_threads(intra_op: int, inter_op: int) -> None:
@@ -68,11 +69,13 @@ def fit(
     on_epoch_end: EpochListener | None = None,
     verbose: int | str = 2,
     show_progress: bool | None = None,
+    mix: VariantMix | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Seed, build, compile and fit; returns the model and its per-epoch history.
 
     `show_progress`: a bar within each epoch; by default only on a terminal (progress.py), never
-    with `verbose=0`. It changes what is shown, not what is trained.
+    with `verbose=0`. It changes what is shown, not what is trained. `mix`: each epoch trains on
+    its images (`model.augment.variants`, variant_mix.py) instead of `train.x`.
     """
     show_progress = bool(verbose) and (progress.on_terminal() if show_progress is None else show_progress)
     configure_threads(train_config.intra_op_threads, train_config.inter_op_threads)
@@ -96,6 +99,7 @@ def fit(
             on_epoch_end,
             verbose=bool(verbose),
             show_progress=show_progress,
+            epoch_images=None if mix is None else mix.epoch_images,
         )
         return model, history
     callbacks = []
@@ -105,17 +109,24 @@ def fit(
                 on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, {k: float(v) for k, v in (logs or {}).items()})
             )
         )
-    history = model.fit(
-        train.x,
-        train.y,
-        epochs=train_config.epochs,
-        batch_size=train_config.batch_size,
-        validation_data=(val.x, val.y),
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=1 if show_progress else verbose,  # 1: Keras' own bar
-    )
-    return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+    # With a mix, one `fit` call per epoch, each on that epoch's images.
+    spans = [(0, train_config.epochs)] if mix is None else [(epoch, epoch + 1) for epoch in range(train_config.epochs)]
+    history: dict[str, list[float]] = {}
+    for first, end in spans:
+        done = model.fit(
+            train.x if mix is None else mix.epoch_images(first),
+            train.y,
+            initial_epoch=first,
+            epochs=end,
+            batch_size=train_config.batch_size,
+            validation_data=(val.x, val.y),
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=1 if show_progress else verbose,  # 1: Keras' own bar
+        )
+        for name, values in done.history.items():
+            history.setdefault(name, []).extend(float(v) for v in values)
+    return model, history
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -15,14 +15,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import multiprocessing
 import os
 import select
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import psutil
@@ -90,3 +91,21 @@ def quiet_child(parent: int) -> None:
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def map_in_forked_workers(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """`func` of each item, in order: in `workers` processes forked from this one (quiet_child),
+    or here with fewer than two workers or where fork does not exist (func must be picklable)."""
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [func(item) for item in items]
+    with multiprocessing.get_context("fork").Pool(workers, quiet_child, (os.getpid(),)) as pool:
+        return pool.map(func, items, chunksize=max(1, len(items) // (8 * workers)))

@@ -12,15 +12,13 @@ A folder of thousands of images is prepared in forked worker processes, one per 
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, scale_images
-from mnist_pipeline.plumbing.children import quiet_child
+from mnist_pipeline.plumbing.children import cores, map_in_forked_workers
 from mnist_pipeline.plumbing.errors import DataError, PipelineError, one_line
 from mnist_pipeline.plumbing.files import atomic_file
 
@@ -212,17 +210,7 @@ def pixels_or_error(path: Path) -> np.ndarray | PipelineError:
 def prepare_many(paths: list[Path]) -> list[np.ndarray | PipelineError]:
     """`pixels_or_error` of each file, in order: in worker processes forked from this one (one per
     core, when there are enough files to repay it; where fork exists), else here."""
-    workers = min(_cores(), len(paths) // FILES_PER_WORKER)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [pixels_or_error(path) for path in paths]
-    # quiet_child: tied to this process, Ctrl-C left to it, and the SIGTERM that ends the pool silent.
-    with multiprocessing.get_context("fork").Pool(workers, quiet_child, (os.getpid(),)) as pool:
-        return pool.map(pixels_or_error, paths, chunksize=max(1, len(paths) // (8 * workers)))
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return map_in_forked_workers(pixels_or_error, paths, min(cores(), len(paths) // FILES_PER_WORKER))
 
 
 def save_pixels(pixels: np.ndarray, path: Path) -> None:

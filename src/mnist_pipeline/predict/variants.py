@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_pipeline.plumbing.children import cores, map_in_forked_workers
 from mnist_pipeline.predict.imageprep import to_mnist
 from mnist_pipeline.predict.runtimes import Classifier, probabilities_of
 
@@ -36,6 +37,7 @@ ROTATION_STEPS = 30  # angles in steps of ROTATION / ROTATION_STEPS = 0.5 degree
 # MNIST does) or a loose crop moves a digit; the 20x20 digit in its 28x28 field stays whole
 # (but for a few strokes near the edge).
 SHIFT = 3
+LOWRES_PER_WORKER = 2000  # fewer images than this a worker are prepared here: a fork would not pay
 SEED = 13  # one generator, drawn in image order: image i gets the same angle and shift every run
 
 
@@ -61,6 +63,26 @@ def build(images: np.ndarray) -> dict[str, np.ndarray]:
         "rotated": rotate(images, steps * (ROTATION / ROTATION_STEPS)),
         "shifted": shift(images, offsets),
     }
+
+
+TRAINING_VARIANTS = ("lowres", "thick", "thin")  # those train-time augmentation mixes in (model.augment.variants)
+
+
+def for_training(images: np.ndarray) -> list[np.ndarray]:
+    """The training images' TRAINING_VARIANTS, uint8 (n, 28, 28) each, row for row: what
+    `model.augment.variants` swaps in. Rotations and shifts are the augmentation layers' job.
+    The lowres digits, prepared one by one as `predict` would, are most of the cost: split over
+    forked workers, one per core."""
+    return [_lowres_in_parallel(images), _square_filter(images, np.maximum), _square_filter(images, np.minimum)]
+
+
+def _lowres_in_parallel(images: np.ndarray) -> np.ndarray:
+    chunks = np.array_split(images, max(1, min(cores(), len(images) // LOWRES_PER_WORKER)))
+    return np.concatenate(map_in_forked_workers(_prepared_lowres_of, chunks, len(chunks)))
+
+
+def _prepared_lowres_of(images: np.ndarray) -> np.ndarray:
+    return prepared_lowres(lowres(images))
 
 
 def lowres(images: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
-from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, load_stored_split
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest, staged
 from mnist_pipeline.plumbing.full_disk import reporting_disk_full
@@ -28,6 +28,7 @@ from mnist_pipeline.tracking import identity, server
 
 if TYPE_CHECKING:
     from mnist_pipeline.learn.listener import EpochListener
+    from mnist_pipeline.learn.variant_mix import VariantMix
     from mnist_pipeline.tracking.store import TrackedRun
 
 
@@ -58,6 +59,8 @@ def train_stage(
     # Bad data and a tracking server that is down fail here, before the slow imports and any training.
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
     server.check_reachable(server.tracking_uri(config.tracking, workspace))
+    with phase("variants"):  # forks its workers: before any thread runs
+        mix = variant_mix(config, data_dir)
 
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking/background.py)."""
@@ -90,7 +93,7 @@ def train_stage(
         started = time.perf_counter()
         with phase("fit"):
             model, history = fit(
-                config.model, config.train, train, val, on_epoch_end=finite_loss(run.log_epoch, background.poll)
+                config.model, config.train, train, val, finite_loss(run.log_epoch, background.poll), mix=mix
             )
         run.log_metrics({"train_seconds": time.perf_counter() - started})
         # Every output is built in the scratch folder and moved into place only once all is logged.
@@ -117,6 +120,18 @@ def train_stage(
             run.set_tags({artifacts.MODEL_DIGEST_TAG: digest})
             background.wait()
         return background.run_id
+
+
+def variant_mix(config: PipelineConfig, data_dir: Path) -> VariantMix | None:
+    """`model.augment.variants`' mix of the training images' variants (learn/variant_mix.py), or None."""
+    augment = getattr(config.model, "augment", None)
+    if augment is None or not augment.variants:
+        return None
+    from mnist_pipeline.learn.variant_mix import VariantMix
+    from mnist_pipeline.predict import variants
+
+    images = load_stored_split(data_dir, "train").images
+    return VariantMix(images, tuple(variants.for_training(images)), augment.variants, config.train.seed)
 
 
 def finite_loss(log_epoch: EpochListener, check_tracking: Callable[[], None]) -> EpochListener:
