@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from mnist_pipeline.learn import progress
 from mnist_pipeline.learn.listener import EpochListener
+from mnist_pipeline.learn.variant_mix import VariantMix
 
 
 def keras_permutations(num_samples: int) -> tf.data.Dataset:
@@ -86,13 +87,13 @@ def fit_fused(
     on_epoch_end: EpochListener | None = None,
     verbose: bool = True,
     show_progress: bool = False,
-    epoch_images: Callable[[int], np.ndarray] | None = None,
+    mix: VariantMix | None = None,
 ) -> dict[str, list[float]]:
     """Train a compiled model as `model.fit(x, y, epochs, batch_size, validation_data=val,
     shuffle=True)` would; returns the same per-epoch history. `show_progress`: a bar within each
-    epoch (progress.py), which changes nothing trained. `epoch_images`: each epoch's training
-    images in place of the train split's (row for row, same labels; variant_mix.py)."""
-    x, y = (tf.convert_to_tensor(a) for a in train)
+    epoch (progress.py), which changes nothing trained. `mix`: each epoch's training images are
+    rows of its `stacked` array in place of the train split's (same labels; variant_mix.py)."""
+    x, y = (tf.convert_to_tensor(a) for a in (train if mix is None else (mix.stacked, train[1])))
     val_x, val_y = (tf.convert_to_tensor(a) for a in val)
     model.optimizer.build(model.trainable_variables)
     train_epoch = _epoch_function(model, model.train_step, batch_size)
@@ -103,11 +104,10 @@ def fit_fused(
     for epoch in range(epochs):
         started = time.perf_counter()
         order = next(iter(orders))
-        images = x if epoch_images is None else tf.convert_to_tensor(epoch_images(epoch))
+        rows = order if mix is None else tf.gather(tf.constant(mix.epoch_rows(epoch)), order)
         model.reset_metrics()
         with progress.epoch_bar(epoch, epochs, steps) if show_progress else nullcontext() as bar:
-            epoch_logs = _train_one_epoch(train_epoch, tf.gather(images, order), tf.gather(y, order), batch_size, bar)
-        logs = _floats(epoch_logs)
+            logs = _floats(_train_one_epoch(train_epoch, tf.gather(x, rows), tf.gather(y, order), batch_size, bar))
         model.reset_metrics()
         whole = (tf.constant(0), tf.constant(len(val[0])))
         logs.update({f"val_{name}": value for name, value in _floats(val_epoch(val_x, val_y, *whole)).items()})

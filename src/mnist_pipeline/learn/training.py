@@ -99,7 +99,7 @@ def fit(
             on_epoch_end,
             verbose=bool(verbose),
             show_progress=show_progress,
-            epoch_images=None if mix is None else mix.epoch_images,
+            mix=mix,
         )
         return model, history
     callbacks = []

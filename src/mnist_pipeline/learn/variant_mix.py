@@ -2,13 +2,15 @@
 the training images is swapped for a variant of the same digit (at 8x8 pixels as `predict`
 prepares it, or drawn with a thicker or a thinner pen; `model.augment.variants`).
 
-The variants are built once, before training (the stage hands them over); an epoch only picks
-rows, so the cost per epoch is a copy of the training set. The picks come from the training's
+The variants are built once, before training (the stage hands them over), and scaled once
+with the images into one array; an epoch only picks rows of it (the fused loop gathers them
+with the epoch's shuffle, at no extra cost). The picks come from the training's
 seed and the epoch's number: the same runs pick the same images.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,15 +25,21 @@ class VariantMix:
     share: float  # of the images an epoch swaps, spread evenly over the variants
     seed: int
 
-    def epoch_images(self, epoch: int) -> np.ndarray:
-        """The model input for `epoch` (float32, scaled as `load_split` scales): the training
-        images, with a `share` of them, drawn afresh, replaced by one of their variants."""
+    @functools.cached_property
+    def stacked(self) -> np.ndarray:
+        """The images, then each variant, as model input (float32, scaled as `load_split`
+        scales): scaled once, so that an epoch only gathers rows from it."""
+        return scale_images(np.concatenate([self.images, *self.variants]))
+
+    def epoch_rows(self, epoch: int) -> np.ndarray:
+        """Row i of `epoch`'s training images, as a row of `stacked`: image i itself or, for a
+        `share` of them drawn afresh each epoch, one of its variants."""
         rng = np.random.default_rng((self.seed, epoch))
         count = len(self.images)
         swapped = rng.random(count) < self.share
         which = np.where(swapped, rng.integers(1, len(self.variants) + 1, count), 0)
-        mixed = self.images.copy()
-        for number, variant in enumerate(self.variants, start=1):
-            rows = which == number
-            mixed[rows] = variant[rows]
-        return scale_images(mixed)
+        return np.arange(count) + count * which
+
+    def epoch_images(self, epoch: int) -> np.ndarray:
+        """`epoch`'s training images (model input), row for row with the labels."""
+        return self.stacked[self.epoch_rows(epoch)]
