@@ -110,9 +110,11 @@ def main() -> None:
 def measure_sections(bench: Bench, args: argparse.Namespace, picture: Path) -> list[list[str]]:
     """The report's sections, each measured in the clone and rendered, in SECTIONS' order."""
     chosen, sections = args.sections, []
+    reference_s = None
     if "pipeline" in chosen:
         experiment = edit.Experiment(bench) if "edit" in chosen else None
         piped = pipeline.measure(bench, experiment)
+        reference_s = piped.reference_median_s()
         sections.append(pipeline.render(piped, bench.reference_cmd))
         if experiment is not None:
             sections.append(edit.render(piped, experiment.command))
@@ -132,7 +134,7 @@ def measure_sections(bench: Bench, args: argparse.Namespace, picture: Path) -> l
         strong = cnn.measure(bench, args.cnn_experiment)
         picture.parent.mkdir(parents=True, exist_ok=True)
         cnn.plot(strong, picture)
-        sections.append(cnn.render(strong, picture))
+        sections.append(cnn.render(strong, picture, reference_s))
     return sections
 
 

@@ -21,6 +21,9 @@ SEEDS = (1, 2, 3)
 STAGES = ("preprocess", "train", "evaluate")
 TARGET_ACCURACY = 0.995
 TARGET_TRAINING_S = 60.0
+# The same target relative to the machine: 60 s was about 5x the reference script's whole run
+# where the target was set, so on another machine the training is held to 5x that run.
+TARGET_REFERENCE_RATIO = 5.0
 TARGET_VARIANT_ACCURACY = 0.97  # on each of the evaluate stage's test-set variants
 
 
@@ -78,7 +81,8 @@ def plot(result: Cnn, path: Path) -> None:
     plt.close(figure)
 
 
-def render(result: Cnn, picture: Path) -> list[str]:
+def render(result: Cnn, picture: Path, reference_s: float | None = None) -> list[str]:
+    """`reference_s`: the reference script's median wall in this run (the pipeline section), if measured."""
     rows = result.rows
     seconds = [r[1] for r in rows]
     accuracy = [r[2] for r in rows]
@@ -98,12 +102,27 @@ def render(result: Cnn, picture: Path) -> list[str]:
         f"Target: test accuracy >= {TARGET_ACCURACY} with <= {TARGET_TRAINING_S:.0f} s of training, on the "
         f"median: {verdict(ok)}. No epoch times are recorded, so the picture has one point per seed.",
         "",
+        *relative_lines(statistics.median(accuracy), statistics.median(seconds), reference_s),
         f"The {len(rows)} runs as an ensemble (their test probabilities averaged): test accuracy "
         f"**{result.ensemble_accuracy:.4f}**.",
         "",
         *variant_lines(result.variants),
         "",
         f"![test accuracy against training time, one point per seed]({picture.name})",
+    ]
+
+
+def relative_lines(accuracy: float, seconds: float, reference_s: float | None) -> list[str]:
+    """The time target against this machine's reference script (the pipeline section's)."""
+    if reference_s is None:
+        return []
+    ratio = seconds / reference_s
+    ok = accuracy >= TARGET_ACCURACY and ratio <= TARGET_REFERENCE_RATIO
+    return [
+        f"Against this machine: the median training is **{ratio:.2f}x** the reference script's whole run "
+        f"({reference_s:.2f} s, median, in this benchmark); target >= {TARGET_ACCURACY} with <= "
+        f"{TARGET_REFERENCE_RATIO:.0f}x: {verdict(ok)}.",
+        "",
     ]
 
 

@@ -23,6 +23,10 @@ class Pipeline:
     metrics: dict[str, Any]
     after: list[Measure]  # per round, what `after_repro` measured (the edit section's experiment)
 
+    def reference_median_s(self) -> float:
+        """The reference script's median wall over the rounds."""
+        return statistics.median(reference.wall_s for reference, _, _ in self.rounds)
+
     def train_records(self) -> list[dict[str, Any]]:
         return [record for _, cold, _ in self.rounds for record in cold.profile if record["stage"] == "train"]
 
