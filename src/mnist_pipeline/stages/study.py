@@ -116,6 +116,10 @@ class SharedStudy:
         with storage_errors(study), self.lock():
             self.study, self.created = _create_or_load(study, lambda number: self.on_stale(number))
 
+    def record_heartbeat(self, trial: optuna.trial.Trial) -> None:
+        """Tell the storage that `trial` still runs (it fails it after `grace_period` s without)."""
+        self.study._storage.record_heartbeat(trial._trial_id)
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive across every process of every machine that uses this storage."""

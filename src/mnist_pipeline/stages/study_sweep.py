@@ -118,13 +118,13 @@ class StudySweep:
 @contextmanager
 def _beating(shared: study.SharedStudy, trials: Sequence[Any]) -> Iterator[None]:
     """Record the trials' heartbeats while they run, so that no other process takes them for dead."""
-    storage, stop = shared.study._storage, threading.Event()
+    stop = threading.Event()
 
     def beat() -> None:
         while True:
             try:
                 for trial in trials:
-                    storage.record_heartbeat(trial._trial_id)
+                    shared.record_heartbeat(trial)
             except Exception:  # a storage that is down: the main thread reports it when it tells the results
                 pass
             if stop.wait(shared.settings.heartbeat_interval):
