@@ -6,11 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,24 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         assert stopped.returncode == 0, stopped.stderr
         alive = _load_script().is_alive  # a zombie, re-parented to this pytest (a child subreaper), is reaped: stopped
         assert not [name for name, pid in pids.items() if alive(pid)], "`down` left a server running"
+
+
+@contextmanager
+def postgres_alone(folder: Path, port: int | None = None) -> Iterator[Any]:
+    """PostgreSQL only, started and stopped by the stack's own code (its databases `mlflow` and
+    `optuna`), for a test that stops it; again on the same `folder` and `port`, it keeps its data.
+    Yields the script's Stack: `postgres_uri("optuna")`, and `pids["postgres"]` to stop it by PID."""
+    if not _postgres_installed():
+        pytest.skip("PostgreSQL's server binaries are not installed (apt-get install postgresql)")
+    script = _load_script()
+    folder.mkdir(parents=True, exist_ok=True)
+    _reachable_by_postgres(folder)
+    (folder / "logs").mkdir(exist_ok=True)
+    stack = script.load(folder) or script.Stack(str(folder), 0, 0, 0, secrets.token_hex(8), "", "")
+    stack.pg_port, stack.pids = port or stack.pg_port or script.free_port(), {}
+    try:
+        script._start_postgres(stack, folder)
+        yield stack
+    finally:
+        script._save(stack)
+        script.down(folder)

@@ -1,5 +1,6 @@
 """Real Hydra multiruns in a temporary copy of the repository: a parent MLflow run per sweep,
-a nested child run per job, parallel (joblib) jobs equal to sequential ones, failing jobs."""
+a nested child run per job, parallel (joblib) jobs equal to sequential ones, failing jobs.
+(Optuna studies: test_study_sweep.py, and tests/team/test_shared_study.py on PostgreSQL.)"""
 
 from __future__ import annotations
 
@@ -183,36 +184,3 @@ def test_submitit_jobs_match_their_parallel_twins_and_fail_alone(parallel, repo,
     twin = next(r for r in parallel_runs if PARENT in r.data.tags and combo(r) == ("16", "1"))
     for key in ("val_accuracy", "test_accuracy", "test_loss"):
         assert finished.data.metrics[key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
-
-
-def test_optuna_trials_are_child_runs_and_the_parent_names_the_best(repo, tmp_path: Path) -> None:
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the [optuna] extra is not installed")
-    import yaml
-
-    path, env = repo
-    uri = f"sqlite:///{tmp_path / 'optuna.db'}"
-    sweep_dir = tmp_path / "study"
-    run(
-        [
-            sys.executable,
-            "pipelines/sweep.py",
-            "hparams_search=optuna",
-            "hydra.sweeper.n_trials=2",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        path,
-        {**env, "MLFLOW_TRACKING_URI": uri},
-    )
-    client, runs = runs_of(uri)
-    assert not client.search_registered_models()  # by default trials register nothing
-    parent = next(r for r in runs if PARENT not in r.data.tags)
-    trials = [r for r in runs if r is not parent]
-    assert not any("registry.version" in t.data.tags for t in trials)
-    assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
-    assert parent.info.run_name == "optuna-u-lr-e" and parent.data.tags["sweep.sweeper"] == "optuna"
-    assert parent.data.params["search.model.units"] == "choice(32, 64, 128, 256)"
-    study = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    best = max(trials, key=lambda r: r.data.metrics["val_accuracy"])
-    assert study["best_value"] == pytest.approx(best.data.metrics["val_accuracy"])  # trials return val_accuracy
-    assert int(best.data.params["model.units"]) == study["best_params"]["model.units"]
-    assert parent.data.tags["best_run_id"] == best.info.run_id

@@ -33,7 +33,7 @@ from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file, shown
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.stages import artifacts, job_log, job_output, params, sweep_job
+from mnist_pipeline.stages import artifacts, job_log, job_output, params, study, sweep_job
 from mnist_pipeline.tracking import identity, naming
 
 T = TypeVar("T")
@@ -58,6 +58,7 @@ class SweepState:
     parent_run_id: str | None
     shared_data: str | None
     launcher_pid: int  # the sweep's own process: a job running elsewhere is a pool's worker
+    study: str | None = None  # the Optuna study whose parent run this is, shared with other processes
 
     def tracking(self) -> TrackingConfig:
         return TrackingConfig(uri=self.uri, experiment=self.experiment)
@@ -100,7 +101,7 @@ class MlflowSweepCallback(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         job_dir = Path(config.hydra.runtime.output_dir)
         try:
-            state = _read_state(config)
+            state = read_state(config)
             if state is not None and os.getpid() != state.launcher_pid:
                 # A worker of the launcher's pool (joblib's loky, submitit_local) outlives a
                 # SIGKILLed sweep, training on, unless tied to it (plumbing/children.py).
@@ -147,7 +148,7 @@ class MlflowSweepCallback(Callback):
         """End the job's child run with `status`; False when the job has no run to end."""
         from mnist_pipeline.tracking import store
 
-        state, ticket = _read_state(config), sweep_job.read_ticket(Path(config.hydra.runtime.output_dir))
+        state, ticket = read_state(config), sweep_job.read_ticket(Path(config.hydra.runtime.output_dir))
         if state is None or ticket is None or ticket.run_id is None:
             return False
         workspace, tracked = state.workspace(), state.tracking()
@@ -170,7 +171,7 @@ class MlflowSweepCallback(Callback):
         workspace = Workspace.find()
         base = validate(_task_config(config))
         shared = sweep_job.prepare_data(base, workspace)  # also the place a bad workspace fails, before any job
-        parent_id = None
+        parent_id, study_name = None, None
         if parent:
             overrides = [str(o) for o in config.hydra.overrides.task]
             space = {str(k): str(v) for k, v in (OmegaConf.select(config, "hydra.sweeper.params") or {}).items()}
@@ -191,7 +192,17 @@ class MlflowSweepCallback(Callback):
                 **{k.lstrip("+~"): v for k, v in (o.split("=", 1) for o in overrides if "=" in o)},
                 **{f"search.{k}": v for k, v in space.items()},
             }
-            parent_id = store.create_run(base.tracking, workspace, name, tags, params=swept)
+            sweeper = OmegaConf.select(config, "hydra.sweeper")
+            if study.is_study_sweeper(sweeper):
+                # One parent per study, whichever process creates it: it outlives each process.
+                searched = study.settings(sweeper, workspace.root)
+                tags |= {"optuna.study": searched.study_name, "optuna.storage": searched.shown_storage()}
+                parent_id = study.SharedStudy(searched).parent_run(
+                    lambda: store.create_run(base.tracking, workspace, name, tags, params=swept, owned=False)
+                )
+                study_name = searched.study_name
+            else:
+                parent_id, study_name = store.create_run(base.tracking, workspace, name, tags, params=swept), None
             print(f"MLflow sweep run {name} ({parent_id}) in experiment {base.tracking.experiment!r}", flush=True)
         else:
             store.ensure_experiment(base.tracking, workspace)
@@ -204,6 +215,7 @@ class MlflowSweepCallback(Callback):
             parent_id,
             str(shared) if shared else None,
             os.getpid(),
+            study_name,
         )
         with atomic_file(folder / STATE_FILE) as tmp:
             tmp.write_text(json.dumps(asdict(state)) + "\n")
@@ -221,6 +233,9 @@ class MlflowSweepCallback(Callback):
             "sweep.job": _job_number(config),
             "overrides": " ".join(str(o) for o in config.hydra.overrides.task),
         }
+        trial = OmegaConf.select(config, f"hydra.job.env_set.{study.TRIAL_ENV}")
+        if state.study is not None and trial is not None:  # the study sweeper's trial number
+            tags |= {"optuna.study": state.study, "optuna.trial": str(trial)}
         name = naming.run_name(task, params.reference(workspace, task["model"]["name"]))
         run_id = store.create_run(tracked, workspace, name, tags, parent_id=state.parent_run_id)
         hydra_dir = job_dir / str(config.hydra.output_subdir or ".hydra")
@@ -236,7 +251,8 @@ class MlflowSweepCallback(Callback):
             return
         workspace, tracked, parent = state.workspace(), state.tracking(), state.parent_run_id
         children = store.find_runs(tracked, workspace, parent_id=parent)
-        failed = [c for c in children if c.status == "FAILED"]
+        # A study's run whose result its storage lost is FAILED too, but its trial runs again: not a failed job.
+        failed = [c for c in children if c.status == "FAILED" and (state.study is None or "error" in c.tags)]
         unfinished = [c for c in children if c.status not in ("FINISHED", "FAILED")]
         ranked = runs_table.sort_runs(
             [c for c in children if c.status == "FINISHED"], self.metric, ascending=self.mode == "min"
@@ -253,7 +269,10 @@ class MlflowSweepCallback(Callback):
         summary.write_text(runs_table.format_table(ordered, self.metric) + "\n")
         store.update_run(tracked, workspace, parent, metrics=metrics, tags=tags, artifacts={"": summary})
         status = "KILLED" if unfinished and not complete else "FINISHED"
-        store.end_run(tracked, workspace, parent, status)
+        if state.study is not None and not complete:
+            status = "RUNNING"  # the study's parent: other processes, or this one started again, finish it
+        else:
+            store.end_run(tracked, workspace, parent, status)
         outcome = f"best {best.name}: {self.metric}={best.metrics[self.metric]:.4f}" if best else "no finished job"
         print(f"MLflow sweep run {parent} {status}: {len(children)} jobs, {len(failed)} failed; {outcome}", flush=True)
         if failed and complete:
@@ -282,7 +301,8 @@ def _state_dir(config: DictConfig) -> Path:
     return Path(config.hydra.sweep.dir if config.hydra.mode == RunMode.MULTIRUN else config.hydra.run.dir)
 
 
-def _read_state(config: DictConfig) -> SweepState | None:
+def read_state(config: DictConfig) -> SweepState | None:
+    """What the callback wrote into the sweep folder before any job (None outside a sweep)."""
     path = _state_dir(config) / STATE_FILE
     return SweepState(**json.loads(path.read_text())) if path.is_file() else None
 

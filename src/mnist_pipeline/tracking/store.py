@@ -511,8 +511,11 @@ def create_run(
     *,
     parent_id: str | None = None,
     params: dict[str, Any] | None = None,
+    owned: bool = True,
 ) -> str:
-    """Create a RUNNING run (a child of `parent_id` if given) without making it active here."""
+    """Create a RUNNING run (a child of `parent_id` if given) without making it active here.
+
+    `owned=False`: no process owns it (a shared study's parent), so none is closed as stale."""
     with _store(config, workspace, f"create run {name}") as (client, experiment_id):
         source = {"mlflow.source.name": sys.argv[0], "mlflow.source.type": "LOCAL", "mlflow.user": getpass.getuser()}
         all_tags = {
@@ -520,7 +523,7 @@ def create_run(
             **git_tags(workspace),
             **tags,
             **({PARENT_TAG: parent_id} if parent_id else {}),
-            OWNER_TAG: _owner(),
+            **({OWNER_TAG: _owner()} if owned else {}),
         }
         run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
     if params:
