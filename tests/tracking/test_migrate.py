@@ -142,7 +142,22 @@ def test_migrate_copies_runs_models_and_champion_once(
         f"copied run later ({later}) as {by_origin(remote)[later].info.run_id}: 0 params, 0 metric values, "
         "0 artifact files, 0 logged models"
     ]
+
+    # A better champion the team set on the server stays: the local one does not demote it.
+    team_run = remote.create_run(champion_experiment(remote), tags={"mnist_pipeline.migrated_from": "team"})
+    remote.log_metric(team_run.info.run_id, "test_accuracy", 1.0)
+    remote.set_terminated(team_run.info.run_id)
+    model_id = champion.source.removeprefix("models:/")
+    better = remote.create_model_version(MODEL, champion.source, run_id=team_run.info.run_id, model_id=model_id)
+    remote.set_registered_model_alias(MODEL, "champion", better.version)
+    fourth = migrate(workspace, url, mnist_mirror).stdout.splitlines()
+    assert f"kept {MODEL}@champion at the server's version {better.version}: version 1 is not better" in fourth
+    assert remote.get_model_version_by_alias(MODEL, "champion").version == better.version
     print(f"migration of the test store: {seconds:.1f} s")
+
+
+def champion_experiment(client: MlflowClient) -> str:
+    return str(client.get_experiment_by_name(EXPERIMENT).experiment_id)
 
 
 def artifact_files(client: MlflowClient, run_id: str, folder: str = "") -> list[tuple[str, int | None]]:

@@ -1,7 +1,9 @@
 """Copy one run, with its logged models, from one MLflow store to another (`mnist-pipeline migrate`).
 
-MLflow has no call that moves a run between stores, so the copy is rebuilt from the client
-API: a new run in the destination, the source's params, every metric value with its step and
+MLflow has no call that moves a run between stores, and mlflow-export-import (1.2.1) misses
+what MLflow 3 added: its copy-run leaves the logged models behind, and its copy-model-version
+copies the run again on every call and registers a source that does not load. So the copy is
+rebuilt from the client API: a new run in the destination, the source's params, every metric value with its step and
 timestamp, its tags, its artifacts, and each MLflow 3 LoggedModel it output (files, params,
 tags), linked to the new run. The copy is created RUNNING and tagged INCOMPLETE_TAG; only the
 last step gives it the source's status and removes the tag, so a copy cut short (the server
