@@ -183,6 +183,11 @@ def predict(tracking_uri: str, images: np.ndarray, download: Path) -> np.ndarray
 def test_an_unreachable_server_is_one_line_and_nothing_is_copied(tmp_path: Path, mnist_mirror: Path) -> None:
     workspace = bare_workspace(tmp_path)
     url = f"http://127.0.0.1:{free_port()}"
+    no_scheme = migrate(workspace, url.removeprefix("http://"), mnist_mirror, check=False)
+    assert no_scheme.returncode == 1 and no_scheme.stdout == ""
+    assert no_scheme.stderr.strip() == (
+        f"error: --to {url.removeprefix('http://')} is not a tracking URI: give the server's address, http://HOST:PORT"
+    )
     missing = migrate(workspace, url, mnist_mirror, check=False)
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr.strip() == (
@@ -198,6 +203,7 @@ def test_an_unreachable_server_is_one_line_and_nothing_is_copied(tmp_path: Path,
     assert down.stderr.strip() == (
         f"error: tracking server {url} is not reachable: nothing was copied; start it, or give --to its address"
     )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dvc.yaml", "mlartifacts", "mlflow.db", "params.yaml"]
 
 
 def test_a_copy_cut_short_is_not_finished_and_the_next_call_completes_it(

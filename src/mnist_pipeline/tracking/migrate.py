@@ -65,6 +65,8 @@ def destination_uri(given: str | None) -> str:
         raise PipelineError(
             f"no destination: give --to http://HOST:PORT (the team's tracking server), or set {TRACKING_URI_ENV}"
         )
+    if "://" not in uri:  # MLflow would take it for a folder and create a store there
+        raise PipelineError(f"--to {uri} is not a tracking URI: give the server's address, http://HOST:PORT")
     return uri
 
 
