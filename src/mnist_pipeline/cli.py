@@ -10,6 +10,7 @@ from pathlib import Path
 from mnist_pipeline.plumbing.entry import exit_without_teardown, run_or_exit
 from mnist_pipeline.plumbing.verbosity import VERBOSE_ENV, be_verbose
 from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking.server import TRACKING_URI_ENV  # MLflow-free, as the parser must stay light
 
 
 def _params(args: argparse.Namespace) -> None:
@@ -58,6 +59,18 @@ def _prune(args: argparse.Namespace) -> None:
         )
     versions = f"{len(doomed)} version{'' if len(doomed) == 1 else 's'}"
     print(f"{verb} {versions}; kept the champion and the newest {args.keep}")
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    from mnist_pipeline.config import load_params
+    from mnist_pipeline.tracking import migrate
+
+    workspace = run_or_exit(Workspace.find)
+    config = run_or_exit(lambda: load_params(workspace.params_file))
+    source = migrate.source_uri(config, workspace, args.source)
+    destination = run_or_exit(lambda: migrate.destination_uri(args.to))
+    summary = run_or_exit(lambda: migrate.migrate(config, workspace, source, destination, say=print))
+    print(summary.line())
 
 
 def _plots_page(args: argparse.Namespace) -> None:
@@ -126,6 +139,24 @@ def main(argv: list[str] | None = None) -> None:
     prune.add_argument("--keep", type=int, required=True, metavar="N", help="newest versions to keep (>= 0)")
     prune.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
     prune.set_defaults(func=_prune)
+    m = commands.add_parser(
+        "migrate",
+        help="copy this workspace's runs and registered model to a tracking server (a solo store to the team's)",
+        description="Copies experiment tracking.experiment (runs with params, metric histories, tags, artifacts, "
+        "logged models, sweep nesting) and registry.model_name (versions, aliases) from the local store to a "
+        "tracking server, one line per run, version and alias. Safe to run again: what the server has is skipped, "
+        "new local runs are copied, a copy cut short is redone. `champion` moves only to a better version.",
+    )
+    m.add_argument(
+        "--to", metavar="URL", help=f"the tracking server, e.g. http://127.0.0.1:5000 (default: ${TRACKING_URI_ENV})"
+    )
+    m.add_argument(
+        "--from",
+        dest="source",
+        metavar="URI",
+        help="the store to copy from (default: tracking.uri if it is local, else the workspace's mlflow.db)",
+    )
+    m.set_defaults(func=_migrate)
 
     p = commands.add_parser(
         "plots-page",

@@ -48,7 +48,7 @@ def register(
         version = store.register_model_version(config, workspace, run_id, name, {metric: f"{score:.6g}"})
         current = store.alias_run(config, workspace, name, CHAMPION)
         current_score = _score(config, workspace, current[1], metric) if current else None
-        if current is None or current_score is None or _beats(score, current_score, registry.champion_mode):
+        if current is None or current_score is None or beats(score, current_score, registry.champion_mode):
             store.set_alias(config, workspace, name, CHAMPION, version)
             return Registration(name, version, version, score)
         return Registration(name, version, current[0], score)
@@ -67,7 +67,7 @@ def _score(config: TrackingConfig, workspace: Workspace, run_id: str, metric: st
     return None if value is None or math.isnan(value) else value
 
 
-def _beats(score: float, best: float, mode: str) -> bool:
+def beats(score: float, best: float, mode: str) -> bool:
     return score > best if mode == "max" else score < best
 
 

@@ -153,7 +153,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _owner() -> str:
+def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -286,7 +286,7 @@ def pipeline_run(
     """Start (or, with `run_id`, reopen) a run; it ends FINISHED, FAILED on error, KILLED on Ctrl-C/SIGTERM."""
     experiment_id = ensure_experiment(config, workspace)
     close_stale_runs(MlflowClient(tracking_uri(config, workspace)), experiment_id)
-    run_tags = {**(git_tags(workspace) if run_id is None else {}), **(tags or {}), OWNER_TAG: _owner()}
+    run_tags = {**(git_tags(workspace) if run_id is None else {}), **(tags or {}), OWNER_TAG: owner()}
     try:
         with phase("mlflow"), uninterrupted():
             active = mlflow.start_run(
@@ -523,7 +523,7 @@ def create_run(
             **git_tags(workspace),
             **tags,
             **({PARENT_TAG: parent_id} if parent_id else {}),
-            **({OWNER_TAG: _owner()} if owned else {}),
+            **({OWNER_TAG: owner()} if owned else {}),
         }
         run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
     if params:
