@@ -9,7 +9,7 @@ VENV ?= .venv
 # place of tensorflow-cpu (scripts/install-venv swaps them).
 GPU ?=
 COMMA := ,
-EXTRAS ?= dev,optuna,team,cluster$(if $(GPU),$(COMMA)gpu)
+EXTRAS ?= dev,optuna,team,cluster,ray$(if $(GPU),$(COMMA)gpu)
 # `make test PYTEST_ARGS='-m "not slow"'`: the fast suite. TEST_WORKERS: pytest-xdist processes
 # (each test file runs whole on one of them); 0 runs everything in this one process.
 PYTEST_ARGS ?=
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-venv scripts/find-pyt
 	scripts/install-venv
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper, team and cluster clients (GPU=1: TensorFlow for NVIDIA GPUs)
+install: $(STAMP) ## Create .venv (newest Python 3.11-3.13, or PYTHON=...) and install the project, dev tools, Optuna sweeper, team, cluster and Ray clients (GPU=1: TensorFlow for NVIDIA GPUs)
 	@echo "make: $(VENV) runs Python $$($(BIN)/python -c 'import platform; print(platform.python_version())')"
 
 pipeline: install ## Run the whole DVC pipeline (download -> preprocess -> train -> evaluate)

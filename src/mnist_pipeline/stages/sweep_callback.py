@@ -1,7 +1,8 @@
 """Hydra callback: a sweep is one parent MLflow run, and each of its jobs a nested child run.
 
-Before any job starts (in the process that launches them) it validates the base config,
-creates the store and experiment once (so parallel jobs never race to create them),
+Before any job starts (in the process that launches them) it checks the address of a Ray
+cluster the sweep names (ray_jobs.py), validates the base config, creates the store and
+experiment once (so parallel jobs never race to create them),
 prepares the data once (so they never run `dvc repro` at the same time) and opens the
 parent run with the sweep's overrides. Each job's child run is created before the job's
 code runs and closed after it: FAILED if the job raised, which fails no other run. At
@@ -33,7 +34,7 @@ from mnist_pipeline.plumbing.entry import run_or_exit
 from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file, shown
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.stages import artifacts, job_log, job_output, params, study, sweep_job
+from mnist_pipeline.stages import artifacts, job_log, job_output, params, ray_jobs, study, sweep_job
 from mnist_pipeline.tracking import identity, naming
 
 T = TypeVar("T")
@@ -168,6 +169,8 @@ class MlflowSweepCallback(Callback):
     def _start(self, config: DictConfig, parent: bool) -> SweepState:
         from mnist_pipeline.tracking import store
 
+        if parent and ray_jobs.uses_ray(config):
+            ray_jobs.check_cluster(config)  # before any data or run: Ray itself retries for minutes
         workspace = Workspace.find()
         base = validate(_task_config(config))
         shared = sweep_job.prepare_data(base, workspace)  # also the place a bad workspace fails, before any job

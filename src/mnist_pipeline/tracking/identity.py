@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from mnist_pipeline.plumbing.workspace import DVC_EXPERIMENT_ENV, DVC_ROOT_ENV, 
 LAUNCHED_BY = "launched_by"
 # The machine that trained: a sweep's jobs spread over a cluster's nodes (Ray, SLURM, submitit).
 HOST = "host"
+# Under Ray, the node that ran the job: its id, and its raylet's address (nodes share a hostname
+# when they share a machine).
+RAY_NODE = "ray_node"
+RAY_NODE_ADDRESS = "ray_node_address"
 # What trained on that machine: `CPU`, or the GPU's name (learn/device.py).
 DEVICE = "mnist_pipeline.device"
 
@@ -96,6 +101,23 @@ def framework_tags() -> dict[str, str]:
     return tags
 
 
+def ray_tags() -> dict[str, str]:
+    """The Ray node this process runs on; none outside a Ray worker (Ray is never imported here)."""
+    ray: Any = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return {}
+    node_id = ray.get_runtime_context().get_node_id()
+    tags = {RAY_NODE: node_id}
+    try:
+        nodes = ray.nodes()  # a call to the cluster's head, which must not fail the run
+    except Exception:
+        return tags
+    for node in nodes:
+        if node.get("NodeID") == node_id:
+            tags[RAY_NODE_ADDRESS] = f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}"
+    return tags
+
+
 def run_tags(workspace: Workspace, data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Every identity tag of a training run; `extra` (e.g. a sweep's) wins."""
     tags: dict[str, Any] = {
@@ -103,6 +125,7 @@ def run_tags(workspace: Workspace, data_dir: Path, extra: dict[str, str] | None 
         HOST: socket.gethostname(),
         **data_tags(workspace, data_dir),
         **framework_tags(),
+        **ray_tags(),
     }
     if os.environ.get(DVC_EXPERIMENT_ENV):
         tags["dvc_exp_name"] = os.environ[DVC_EXPERIMENT_ENV]
