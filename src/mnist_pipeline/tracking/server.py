@@ -8,10 +8,13 @@ import os
 import time
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
-from mnist_pipeline.config import TrackingConfig
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.workspace import Workspace
+
+if TYPE_CHECKING:  # not at run time: the command-line parser imports this module, and config loads OmegaConf
+    from mnist_pipeline.config import TrackingConfig
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 # MLflow retries a request for minutes by default (7 retries, backoff factor 2, 120 s
