@@ -56,7 +56,9 @@ def test_a_study_of_that_name_is_refused_without_load_if_exists(repo, tmp_path: 
     path, env = repo
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    run(search_command(storage, "taken", 1), path, env)
+    import optuna
+
+    optuna.create_study(study_name="taken", storage=storage).enqueue_trial({"model.units": 16})
     refused = run(search_command(storage, "taken", 2, "hydra.sweeper.load_if_exists=false"), path, env, check=False)
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == (
