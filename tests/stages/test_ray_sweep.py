@@ -197,7 +197,8 @@ def test_a_cluster_address_nothing_answers_fails_in_one_line_within_seconds(
         f"hydra.launcher.ray.init.address={address}",
         check=False,
     )
-    assert time.monotonic() - started < 20
+    # About 3 s on a quiet machine (the sweep's own start), over 20 s with both cores busy; Ray alone retries > 2 min.
+    assert time.monotonic() - started < 60
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [expected.format(address=address, port=port)], done.stderr
     assert not (tmp_path / "never.db").exists()  # no store, so no run recorded at all
