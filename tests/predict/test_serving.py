@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import VENV_BIN, TrainedModel, pipeline_env, run
+from conftest import VENV_BIN, TrainedModel, free_port, pipeline_env, run
 from mnist_pipeline.data.preprocess import load_split
 from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE
 
@@ -29,12 +28,6 @@ START_TIMEOUT = 180  # seconds for the server to load TensorFlow and the model
 # What a Keras progress bar draws (`1/1 ━━━━━━━━━━━━━━━━━━━━ 0s 40ms/step`), and TensorFlow's start-up notices.
 PROGRESS_BAR = ("━", "/step")
 TENSORFLOW_START_UP = ("absl::InitializeLog()", "port.cc:", "cpu_feature_guard")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def post(url: str, body: object) -> tuple[int, dict]:

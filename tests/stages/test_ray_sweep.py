@@ -18,7 +18,7 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import pipeline_env, run, small_repo
+from conftest import free_port, pipeline_env, run, small_repo
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the [ray] extra is not installed")
 
@@ -26,12 +26,6 @@ PARENT = "mlflow.parentRunId"
 SWEEP = ["model.units=8,16,24,32", "train.epochs=1"]
 METRICS = ("val_accuracy", "test_accuracy", "test_loss")
 START_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import test_tracking_server
 from mlflow.tracking import MlflowClient
-from test_tracking_server import free_port
 
-from conftest import REPO, fill_disk, pipeline_env, run
+from conftest import REPO, fill_disk, free_port, pipeline_env, run
 from mnist_pipeline.config import validate
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages import params

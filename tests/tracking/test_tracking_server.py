@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,15 +18,9 @@ from pathlib import Path
 import pytest
 
 from browser import rendered_dom, screenshot
-from conftest import VENV_BIN, copy_repo, pipeline_env, rest, run, set_conf
+from conftest import VENV_BIN, copy_repo, free_port, pipeline_env, rest, run, set_conf
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
