@@ -21,6 +21,7 @@ from mnist_pipeline.predict.imageprep import to_mnist
 from mnist_pipeline.predict.runtimes import Classifier, probabilities_of
 
 VARIANTS = ("lowres", "thick", "thin", "rotated", "shifted")
+TRAINING_VARIANTS = ("lowres", "thick", "thin")  # those train-time augmentation mixes in (model.augment.variants)
 # scikit-learn's digits (the UCI optical digits): 8x8 pixels, 16 grey levels (0-15 here; 0-16
 # there), a common source of small digits; at that size a stroke is about a pixel wide.
 LOWRES_SIDE = 8
@@ -57,7 +58,7 @@ def build(images: np.ndarray) -> dict[str, np.ndarray]:
     steps = rng.integers(-ROTATION_STEPS, ROTATION_STEPS + 1, len(images))
     offsets = rng.integers(-SHIFT, SHIFT + 1, (len(images), 2))
     return {
-        "lowres": prepared_lowres(lowres(images)),
+        "lowres": _prepared_lowres_of(images),
         "thick": _square_filter(images, np.maximum),
         "thin": _square_filter(images, np.minimum),
         "rotated": rotate(images, steps * (ROTATION / ROTATION_STEPS)),
@@ -65,23 +66,18 @@ def build(images: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-TRAINING_VARIANTS = ("lowres", "thick", "thin")  # those train-time augmentation mixes in (model.augment.variants)
-
-
 def for_training(images: np.ndarray) -> list[np.ndarray]:
     """The training images' TRAINING_VARIANTS, uint8 (n, 28, 28) each, row for row: what
     `model.augment.variants` swaps in. Rotations and shifts are the augmentation layers' job.
     The lowres digits, prepared one by one as `predict` would, are most of the cost: split over
     forked workers, one per core."""
-    return [_lowres_in_parallel(images), _square_filter(images, np.maximum), _square_filter(images, np.minimum)]
-
-
-def _lowres_in_parallel(images: np.ndarray) -> np.ndarray:
     chunks = np.array_split(images, max(1, min(cores(), len(images) // LOWRES_PER_WORKER)))
-    return np.concatenate(map_in_forked_workers(_prepared_lowres_of, chunks, len(chunks)))
+    lowres_digits = np.concatenate(map_in_forked_workers(_prepared_lowres_of, chunks, len(chunks)))
+    return [lowres_digits, _square_filter(images, np.maximum), _square_filter(images, np.minimum)]
 
 
 def _prepared_lowres_of(images: np.ndarray) -> np.ndarray:
+    """The `lowres` variant of `images`: reduced to 8x8, then prepared as `predict` prepares it."""
     return prepared_lowres(lowres(images))
 
 

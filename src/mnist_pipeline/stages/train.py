@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from mnist_pipeline.config import PipelineConfig, flatten, to_container
-from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_split, load_stored_split
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_stored_split
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest, staged
 from mnist_pipeline.plumbing.full_disk import reporting_disk_full
@@ -57,10 +57,11 @@ def train_stage(
     from mnist_pipeline.tracking.background import BackgroundRun
 
     # Bad data and a tracking server that is down fail here, before the slow imports and any training.
-    train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    stored = {split: load_stored_split(data_dir, split) for split in ("train", "val", "test")}
+    train, val, test = (split.scaled() for split in stored.values())
     server.check_reachable(server.tracking_uri(config.tracking, workspace))
     with phase("variants"):  # forks its workers: before any thread runs
-        mix = variant_mix(config, data_dir)
+        mix = variant_mix(config, stored["train"].images)
 
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking/background.py)."""
@@ -122,15 +123,15 @@ def train_stage(
         return background.run_id
 
 
-def variant_mix(config: PipelineConfig, data_dir: Path) -> VariantMix | None:
-    """`model.augment.variants`' mix of the training images' variants (learn/variant_mix.py), or None."""
+def variant_mix(config: PipelineConfig, images: np.ndarray) -> VariantMix | None:
+    """`model.augment.variants`' mix of the training `images` (uint8, as stored) and their variants
+    (learn/variant_mix.py), or None."""
     augment = getattr(config.model, "augment", None)
     if augment is None or not augment.variants:
         return None
     from mnist_pipeline.learn.variant_mix import VariantMix
     from mnist_pipeline.predict import variants
 
-    images = load_stored_split(data_dir, "train").images
     return VariantMix(images, tuple(variants.for_training(images)), augment.variants, config.train.seed)
 
 
