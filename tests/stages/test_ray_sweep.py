@@ -23,7 +23,8 @@ from conftest import free_port, pipeline_env, run, small_repo
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the [ray] extra is not installed")
 
 PARENT = "mlflow.parentRunId"
-SWEEP = ["model.units=8,16,24,32", "train.epochs=1"]
+# Two jobs of one CPU on two nodes of one CPU each: Ray must place one on each node.
+SWEEP = ["model.units=8,16", "train.epochs=1"]
 METRICS = ("val_accuracy", "test_accuracy", "test_loss")
 START_TIMEOUT_S = 120
 
@@ -100,6 +101,7 @@ def cluster(mnist_mirror: Path) -> Iterator[str]:
     nodes: list[RayNode] = []
     try:
         head = ["--head", "--node-ip-address=127.0.0.1", f"--port={address.rsplit(':', 1)[1]}"]
+        head.append("--include-dashboard=false")  # the jobs need none of it, and it costs CPU
         nodes.append(start_node(folder, env, *head, f"--ray-client-server-port={free_port()}"))
         nodes.append(start_node(folder, env, f"--address={address}", "--node-ip-address=127.0.0.1"))
         yield address
@@ -139,8 +141,8 @@ def test_ray_sweep_spreads_over_both_nodes_and_matches_the_sequential_sweep(repo
     on_ray = time.monotonic() - started
     parent, children = children_of_one_parent(tmp_path / "ray.db")
     assert parent.info.status == "FINISHED" and parent.data.tags["sweep.launcher"] == "ray_cluster"
-    assert parent.data.tags["sweep.jobs"] == "4" and parent.data.tags["sweep.failed_jobs"] == "0"
-    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    assert parent.data.tags["sweep.jobs"] == "2" and parent.data.tags["sweep.failed_jobs"] == "0"
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     assert {c.data.tags["data.source"] for c in children} == {"dvc:preprocess"}  # the sweep's shared data
     assert {c.data.tags["host"] for c in children} == {socket.gethostname()}  # one machine: the node tags tell
     nodes = {(c.data.tags["ray_node"], c.data.tags["ray_node_address"]) for c in children}
@@ -155,7 +157,7 @@ def test_ray_sweep_spreads_over_both_nodes_and_matches_the_sequential_sweep(repo
     for child in children:
         for key in METRICS:
             assert child.data.metrics[key] == pytest.approx(expected[child.data.params["model.units"]][key], abs=1e-6)
-    print(f"4 jobs: {on_ray:.1f} s on the 2-node Ray cluster, {sequential:.1f} s with the basic launcher")
+    print(f"2 jobs: {on_ray:.1f} s on the 2-node Ray cluster, {sequential:.1f} s with the basic launcher")
 
 
 @pytest.mark.parametrize(
