@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from mnist_pipeline.config import load_params
 from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking.records import PARENT_TAG
 from mnist_pipeline.tracking.server import tracking_uri
-from mnist_pipeline.tracking.store import PARENT_TAG
 
 
 def _run(run: object) -> dict[str, object]:

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from conftest import pipeline_env, run, set_conf, small_repo, stage_command
 from mnist_pipeline.config import TrackingConfig
 from mnist_pipeline.plumbing.workspace import Workspace
-from mnist_pipeline.tracking import store
+from mnist_pipeline.tracking import records, store
 
 pytestmark = pytest.mark.slow
 TRAIN, EVALUATE = stage_command("train"), stage_command("evaluate")
@@ -196,7 +196,7 @@ def test_sigterm_stops_a_sweep_in_its_first_job(workspace: RepoCopy, tmp_path: P
     assert code == 128 + signal.SIGTERM
     assert f"error: stopped by SIGTERM; {STOPPED}" in stderr
     new = [r for r in workspace.runs() if r.info.run_id not in before]
-    children = [r for r in new if store.PARENT_TAG in r.data.tags]
+    children = [r for r in new if records.PARENT_TAG in r.data.tags]
     assert [(r.info.run_id, r.info.status) for r in children] == [(started.info.run_id, "KILLED")]  # no second job
     assert [r.info.status for r in new if r not in children] == ["KILLED"]  # the sweep's parent run
 

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import pipeline_env, small_repo
-from mnist_pipeline.tracking import store
+from mnist_pipeline.tracking import records
 
 pytestmark = pytest.mark.slow
 WRITERS = 4
@@ -78,7 +78,7 @@ def test_two_sweeps_at_once_lose_no_run_or_metric(tmp_path: Path, mnist_mirror: 
     experiment = client.get_experiment_by_name("mnist")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
-    children = [r for r in runs if store.PARENT_TAG in r.data.tags]
+    children = [r for r in runs if records.PARENT_TAG in r.data.tags]
     parents = [r for r in runs if r not in children]
     assert sorted(r.data.params["train.seed"] for r in children) == ["1", "2", "3", "4"]
     for found in children:

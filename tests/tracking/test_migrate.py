@@ -23,7 +23,7 @@ from mnist_pipeline.stages import params
 from mnist_pipeline.stages.evaluate import evaluate_stage
 from mnist_pipeline.stages.preprocess import preprocess_stage
 from mnist_pipeline.stages.train import train_stage
-from mnist_pipeline.tracking import store
+from mnist_pipeline.tracking import records, store
 
 pytestmark = pytest.mark.slow
 EXPERIMENT, MODEL = "mnist", "mnist-classifier"
@@ -42,7 +42,7 @@ def solo_workspace(root: Path, raw_dir: Path) -> tuple[Workspace, str]:
         preprocess_stage(config, raw_dir, root / "processed")
         run_id = train_stage(config, root / "processed", root / "models", root / "history.csv", workspace)
         evaluate_stage(config, root / "processed", root / "models", root / "m.json", root / "p.csv", workspace)
-        parent = store.create_run(config.tracking, workspace, "sweep", {store.RUN_KIND_TAG: "sweep"})
+        parent = store.create_run(config.tracking, workspace, "sweep", {records.RUN_KIND_TAG: "sweep"})
         for units in (16, 32):
             child = store.create_run(config.tracking, workspace, f"job-{units}", {}, parent_id=parent)
             store.update_run(
@@ -107,7 +107,7 @@ def test_migrate_copies_runs_models_and_champion_once(
     assert len(remote.get_metric_history(copies[trained].info.run_id, "val_accuracy")) == 2  # the two epochs
 
     # The sweep's children are children of the parent's copy.
-    parent = next(r for r in source_runs if r.data.tags.get(store.RUN_KIND_TAG) == "sweep")
+    parent = next(r for r in source_runs if r.data.tags.get(records.RUN_KIND_TAG) == "sweep")
     children = [r for r in source_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 2
     for child in children:

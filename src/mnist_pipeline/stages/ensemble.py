@@ -18,6 +18,7 @@ from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.predict.runtimes import OnnxClassifier, probabilities_of
 from mnist_pipeline.tracking import store
+from mnist_pipeline.tracking.records import RunRecord
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def ensemble_accuracy(probabilities: list[np.ndarray], labels: np.ndarray) -> fl
     return accuracy(np.mean(probabilities, axis=0), labels)
 
 
-def resolve(config: TrackingConfig, workspace: Workspace, run_ids: list[str]) -> list[store.RunRecord]:
+def resolve(config: TrackingConfig, workspace: Workspace, run_ids: list[str]) -> list[RunRecord]:
     """For each of `run_ids`, the one run whose id starts with it (one search of the store)."""
     runs = store.find_runs(config, workspace)
     resolved = []

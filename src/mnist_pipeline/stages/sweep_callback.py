@@ -35,7 +35,7 @@ from mnist_pipeline.plumbing.errors import ConfigError, one_line
 from mnist_pipeline.plumbing.files import atomic_file, shown
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages import artifacts, job_log, job_output, params, ray_jobs, study, sweep_job
-from mnist_pipeline.tracking import identity, naming
+from mnist_pipeline.tracking import identity, naming, records
 
 T = TypeVar("T")
 CALLBACK_KEY = "mlflow"  # the callback's key under hydra.callbacks
@@ -183,7 +183,7 @@ class MlflowSweepCallback(Callback):
                 "sweep" if kind == "basic" else kind, [*overrides, *(f"{k}={v}" for k, v in space.items())]
             )
             tags = {
-                store.RUN_KIND_TAG: "sweep",
+                records.RUN_KIND_TAG: "sweep",
                 identity.LAUNCHED_BY: "sweep",
                 "sweep.dir": str(_state_dir(config).resolve()),
                 "sweep.sweeper": kind,

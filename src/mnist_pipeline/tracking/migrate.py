@@ -25,8 +25,9 @@ from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import migrate_registry, migrate_run
 from mnist_pipeline.tracking.migrate_run import MIGRATED_FROM_TAG, every
-from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, check_reachable
-from mnist_pipeline.tracking.store import EXPERIMENT_TAGS, PARENT_TAG, SQLITE_PREFIX, _unreachable
+from mnist_pipeline.tracking.records import PARENT_TAG
+from mnist_pipeline.tracking.server import SQLITE_PREFIX, TRACKING_URI_ENV, bound_http_retries, check_reachable
+from mnist_pipeline.tracking.store import EXPERIMENT_TAGS, _unreachable
 
 SERVER_SCHEMES = ("http://", "https://")
 # No progress bar per artifact download, no "View run" lines per finished run: one line per copy.

@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from mnist_pipeline.config import RegistryConfig
 from mnist_pipeline.tracking.migrate_run import MIGRATED_FROM_TAG
-from mnist_pipeline.tracking.registry import CHAMPION, beats
+from mnist_pipeline.tracking.records import CHAMPION
+from mnist_pipeline.tracking.registry import beats
 
 MODEL_URI_PREFIX = "models:/"
 

@@ -26,7 +26,8 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param,
 from mlflow.tracking import MlflowClient
 
 from mnist_pipeline.plumbing.errors import one_line
-from mnist_pipeline.tracking.store import END_REASON_TAG, OWNER_TAG, PARENT_TAG, owner
+from mnist_pipeline.tracking.records import PARENT_TAG
+from mnist_pipeline.tracking.store import END_REASON_TAG, OWNER_TAG, owner
 
 # On every copy (run, logged model, model version): what it was copied from, so a second
 # migration skips it. INCOMPLETE_TAG is on a run copy until its last step.

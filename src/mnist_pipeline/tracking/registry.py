@@ -18,8 +18,7 @@ from mnist_pipeline.config import RegistryConfig, TrackingConfig
 from mnist_pipeline.plumbing.errors import ConfigError
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import store
-
-CHAMPION = "champion"
+from mnist_pipeline.tracking.records import CHAMPION
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from mnist_pipeline.config import PipelineConfig, load_params
 from mnist_pipeline.plumbing.workspace import Workspace
+from mnist_pipeline.tracking import sqlite_reader
 from mnist_pipeline.tracking.naming import NOT_IDENTITY
-from mnist_pipeline.tracking.store import RUN_KIND_TAG, RunRecord
+from mnist_pipeline.tracking.records import RUN_KIND_TAG, RunRecord
+from mnist_pipeline.tracking.server import sqlite_file, store_exists, tracking_uri
 
 KEY_PARAMS = ("model.name", "model.units", "train.epochs", "train.learning_rate")
 SCORES = ("val_accuracy", "test_accuracy")
@@ -75,19 +78,27 @@ def format_table(
 
 def runs_report(workspace: Workspace, metric: str, ascending: bool = False, limit: int | None = None) -> str:
     """The workspace experiment's training runs as a table (store and experiment from params.yaml)."""
-    from mnist_pipeline.config import load_params
-    from mnist_pipeline.tracking import registry, store
-
     config = load_params(workspace.params_file)
-    if not store.store_exists(config.tracking, workspace):
-        return f"no runs yet: {store.tracking_uri(config.tracking, workspace)} does not exist (run `dvc repro` first)"
-    runs = store.find_runs(config.tracking, workspace)
+    uri = tracking_uri(config.tracking, workspace)
+    if not store_exists(config.tracking, workspace):
+        return f"no runs yet: {uri} does not exist (run `dvc repro` first)"
+    database = sqlite_file(uri)
+    view = sqlite_reader.read(database, config.tracking.experiment, config.registry.model_name) if database else None
+    runs, champion = (view.runs, view.champion) if view else _ask_mlflow(config, workspace)
     parents = {r.run_id: r.name for r in runs if r.tags.get(RUN_KIND_TAG) == "sweep"}
     shown = sort_runs(training_runs(runs), metric, ascending)[:limit]
     if not shown:
         return f"no runs yet in experiment {config.tracking.experiment!r}"
-    champion = registry.champion_run(config.registry, config.tracking, workspace)
     return format_table(shown, metric, parents, champion)
+
+
+def _ask_mlflow(config: PipelineConfig, workspace: Workspace) -> tuple[list[RunRecord], str | None]:
+    """The runs and the champion's run through MLflow: a server, or a store sqlite_reader does not know."""
+    from mnist_pipeline.tracking import registry, store
+
+    return store.find_runs(config.tracking, workspace), registry.champion_run(
+        config.registry, config.tracking, workspace
+    )
 
 
 def _score(value: float | None) -> str:

@@ -8,6 +8,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnist_pipeline.plumbing.errors import PipelineError
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # not at run time: the command-line parser imports this modul
     from mnist_pipeline.config import TrackingConfig
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+SQLITE_PREFIX = "sqlite:///"
 # MLflow retries a request for minutes by default (7 retries, backoff factor 2, 120 s
 # timeout); a tracking server that is down must fail a run in seconds. Set in the
 # environment, these variables win; check_reachable keeps to the same bounds.
@@ -29,7 +31,18 @@ HTTP_LIMITS = {
 
 def tracking_uri(config: TrackingConfig, workspace: Workspace) -> str:
     """$MLFLOW_TRACKING_URI, else `tracking.uri`, else the workspace's embedded store."""
-    return os.environ.get(TRACKING_URI_ENV) or config.uri or f"sqlite:///{workspace.store_file}"
+    return os.environ.get(TRACKING_URI_ENV) or config.uri or f"{SQLITE_PREFIX}{workspace.store_file}"
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a local SQLite store's URI; None for a server."""
+    return Path(uri.removeprefix(SQLITE_PREFIX)) if uri.startswith(SQLITE_PREFIX) else None
+
+
+def store_exists(config: TrackingConfig, workspace: Workspace) -> bool:
+    """False only for a local SQLite store whose file is not there yet (a server always counts)."""
+    database = sqlite_file(tracking_uri(config, workspace))
+    return database is None or database.is_file()
 
 
 def bound_http_retries() -> None:

@@ -44,7 +44,14 @@ from mnist_pipeline.plumbing.interrupts import uninterrupted
 from mnist_pipeline.plumbing.profiling import phase, timed
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import identity, ui_links
-from mnist_pipeline.tracking.server import TRACKING_URI_ENV, bound_http_retries, tracking_uri, unreachable
+from mnist_pipeline.tracking.records import PARENT_TAG, RunRecord
+from mnist_pipeline.tracking.server import (
+    SQLITE_PREFIX,
+    TRACKING_URI_ENV,
+    bound_http_retries,
+    tracking_uri,
+    unreachable,
+)
 
 MODEL_ARTIFACT = "model"  # the Keras model (registered, the champion)
 ONNX_MODEL_ARTIFACT = "model_onnx"  # its ONNX export, logged beside it by the same run
@@ -58,7 +65,6 @@ _ONNX_PACKAGES = ("onnx", "onnxruntime", "numpy")
 # "host:pid" of the process that has the run open; END_REASON_TAG says why a run did not finish.
 OWNER_TAG = "mnist_pipeline.owner"
 END_REASON_TAG = "mnist_pipeline.end_reason"
-SQLITE_PREFIX = "sqlite:///"
 LOCK_SUFFIX = ".lock"
 F = TypeVar("F", bound=Callable[..., Any])
 # MLflow logs each SQLite error with its traceback (dozens of lines) before it raises it.
@@ -451,15 +457,6 @@ def _requirements(packages: tuple[str, ...]) -> list[str]:
 # Runs that are not this process's active run (a sweep's parent and children, written by the
 # Hydra callback), queries for tables, and the model registry.
 
-PARENT_TAG = "mlflow.parentRunId"
-RUN_KIND_TAG = "run_kind"  # "sweep" for a sweep's parent run
-
-
-def store_exists(config: TrackingConfig, workspace: Workspace) -> bool:
-    """False only for a local SQLite store whose file is not there yet (a server always counts)."""
-    uri = tracking_uri(config, workspace)
-    return not uri.startswith(SQLITE_PREFIX) or Path(uri.removeprefix(SQLITE_PREFIX)).is_file()
-
 
 def _unreachable(exc: BaseException) -> str:
     """Why an HTTP store did not answer ("connection refused", "timed out"), or "" if it did."""
@@ -472,23 +469,6 @@ def _unreachable(exc: BaseException) -> str:
         if symptom in text:
             return reason
     return ""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as plain data, for tables and comparisons."""
-
-    run_id: str
-    name: str
-    status: str
-    start_time: int
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-
-    @property
-    def parent_id(self) -> str | None:
-        return self.tags.get(PARENT_TAG)
 
 
 @contextmanager
