@@ -36,6 +36,9 @@ _RETRACING = "triggered tf.function retracing"
 # What abseil prints before it is initialised: its notice, and INFO lines (`I0000 00:00:... port.cc:153] ...`).
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 _ABSL_INFO = re.compile(r"I\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] ")
+# Libraries that log INFO lines about their own work where a Hydra job's logging shows INFO
+# (tf2onnx: five lines per ONNX export, so per sweep job).
+_CHATTY_LOGGERS = ("tf2onnx",)
 
 
 def verbose() -> bool:
@@ -119,7 +122,8 @@ def _remove_import_hook() -> None:
 
 
 def quiet_native_logs() -> None:
-    """Hide TensorFlow's C++ start-up lines and retracing warnings unless `verbose()`.
+    """Hide TensorFlow's C++ start-up lines and retracing warnings, and the INFO lines of
+    `_CHATTY_LOGGERS`, unless `verbose()`.
 
     The C++ level is read once, when TensorFlow loads: a value the user set wins. Child
     processes (DVC stages, sweep jobs) inherit it through the environment.
@@ -132,6 +136,8 @@ def quiet_native_logs() -> None:
     tensorflow_logger = logging.getLogger("tensorflow")
     if _not_retracing not in tensorflow_logger.filters:
         tensorflow_logger.addFilter(_not_retracing)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if "tensorflow" not in sys.modules and _HOOK not in sys.meta_path:
         sys.meta_path.insert(0, _HOOK)
 
@@ -144,4 +150,6 @@ def be_verbose() -> None:
         os.environ.pop(_TF_CPP_LEVEL_ENV, None)
         _LEVEL_SET_HERE.clear()
     logging.getLogger("tensorflow").removeFilter(_not_retracing)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     _remove_import_hook()
