@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from mnist_pipeline.config import validate
-from mnist_pipeline.plumbing.entry import exit_on_interrupt
+from mnist_pipeline.plumbing.entry import exit_on_interrupt, exit_without_teardown
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages.hydra_errors import run_hydra_app
 from mnist_pipeline.stages.sweep_callback import sweep_metric
@@ -31,4 +31,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    run_hydra_app(main)
+    run_hydra_app(main)  # a failed sweep exits inside, with its status
+    exit_without_teardown()
