@@ -27,8 +27,13 @@ def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> tuple[
     return repo, env
 
 
+# A sweep's command returns once its jobs are done: far within this (a joblib sweep whose
+# workers were left to their idle timeout took 300 s more, its jobs long finished).
+SWEEP_TIMEOUT_S = 240
+
+
 def sweep(repo: Path, env: dict[str, str], *args: str, check: bool = True):
-    return run([sys.executable, "pipelines/sweep.py", "-m", *args], repo, env, check=check)
+    return run([sys.executable, "pipelines/sweep.py", "-m", *args], repo, env, check=check, timeout=SWEEP_TIMEOUT_S)
 
 
 def runs_of(uri: str) -> tuple[MlflowClient, list]:
