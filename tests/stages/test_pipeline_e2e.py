@@ -116,8 +116,9 @@ def test_reports_agree_with_scikit_learn_on_the_saved_probabilities(repo: Pipeli
 
 
 def test_evaluate_scores_the_model_on_digits_written_unlike_mnist(repo: Pipeline) -> None:
-    """reports/robustness.json (a DVC metric), the run's robust_accuracy_<variant> metrics and
-    the bar chart, all from the same scores; an MLP that reads 8x8 digits markedly worse."""
+    """reports/robustness.json (an output that `dvc metrics show` lists when named), the run's
+    robust_accuracy_<variant> metrics and the bar chart, all from the same scores; an MLP that
+    reads 8x8 digits markedly worse."""
     path = repo.path
     robustness = json.loads((path / "reports/robustness.json").read_text())
     assert list(robustness) == ["lowres", "thick", "thin", "rotated", "shifted"]
@@ -126,8 +127,10 @@ def test_evaluate_scores_the_model_on_digits_written_unlike_mnist(repo: Pipeline
     # the default's 5 epochs on all images): over 4 standard errors on 10,000 test digits.
     assert robustness["lowres"] < repo.metrics["test_accuracy"] - 0.02
     assert set(repo.metrics) == {"test_accuracy", "test_loss"}  # metrics.json stays two columns
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], path, repo.env).stdout)
+    shown = json.loads(run(["dvc", "metrics", "show", "--json", "reports/robustness.json"], path, repo.env).stdout)
     assert shown[""]["data"]["reports/robustness.json"]["data"] == robustness
+    headline = json.loads(run(["dvc", "metrics", "show", "--json"], path, repo.env).stdout)
+    assert list(headline[""]["data"]) == ["reports/metrics.json"]  # the plain table: the two headline values
     tracked = training_runs(path)[0]  # the run these reports belong to: the newest
     logged = {k.removeprefix("robust_accuracy_"): v for k, v in tracked.data.metrics.items() if k.startswith("robust_")}
     assert logged == pytest.approx(robustness, abs=1e-12)
