@@ -190,3 +190,18 @@ def test_submitit_jobs_match_their_parallel_twins_and_fail_alone(parallel, repo,
     twin = next(r for r in parallel_runs if PARENT in r.data.tags and combo(r) == ("16", "1"))
     for key in ("val_accuracy", "test_accuracy", "test_loss"):
         assert finished.data.metrics[key] == pytest.approx(twin.data.metrics[key], abs=1e-6), key
+
+
+def test_a_sweep_whose_data_check_fails_stops_before_any_run(tmp_path: Path, mnist_mirror: Path) -> None:
+    """`dvc repro preprocess` (the sweep's data check, run while MLflow loads) fails on a
+    params.yaml older than conf/: one line naming the command and DVC's error, exit 1, and no
+    MLflow store or run made."""
+    path = copy_repo(tmp_path)
+    env = pipeline_env(mnist_mirror)
+    set_conf(path, "model/mlp.yaml", units=16)  # params.yaml still says 128
+    done = sweep(path, env, "train.epochs=1", check=False)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: `dvc repro preprocess` failed: ERROR"), done.stderr
+    assert errors[0].endswith("run it yourself to see why")
+    assert not (path / "mlflow.db").exists()

@@ -167,13 +167,15 @@ class MlflowSweepCallback(Callback):
         return True
 
     def _start(self, config: DictConfig, parent: bool) -> SweepState:
-        from mnist_pipeline.tracking import store
-
         if parent and ray_jobs.uses_ray(config):
             ray_jobs.check_cluster(config)  # before any data or run: Ray itself retries for minutes
         workspace = Workspace.find()
         base = validate(_task_config(config))
-        shared = sweep_job.prepare_data(base, workspace)  # also the place a bad workspace fails, before any job
+        # Also the place a bad workspace fails, before any job or run. MLflow's import (about a
+        # second) runs while DVC checks the data in its own process.
+        shared = sweep_job.prepare_data(base, workspace, meanwhile=_import_store)
+        from mnist_pipeline.tracking import store
+
         parent_id, study_name = None, None
         if parent:
             overrides = [str(o) for o in config.hydra.overrides.task]
@@ -290,6 +292,10 @@ def _or_exit(start: Callable[[], T]) -> T:
     except Exception as exc:
         print(f"error: the sweep cannot start: {type(exc).__name__}: {one_line(exc, 300)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _import_store() -> None:
+    from mnist_pipeline.tracking import store  # noqa: F401 (imported for its cost, now)
 
 
 def _task_config(config: DictConfig) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,34 +42,45 @@ class JobTicket:
     shared_data: str | None  # processed data that jobs with params.yaml's data config share
 
 
-def dvc_repro(workspace: Workspace, stage: str) -> None:
+def dvc_repro(workspace: Workspace, stage: str, meanwhile: Callable[[], object] | None = None) -> None:
     """`dvc repro stage`, one sweep at a time: DVC refuses a second repro while the first
-    holds the outputs, so sweeps started together in one workspace queue here instead of failing."""
+    holds the outputs, so sweeps started together in one workspace queue here instead of failing.
+    `meanwhile` runs in this process while DVC works in its own (on the other core)."""
     with exclusive_lock(workspace.sweep_data_lock):
-        done = subprocess.run(
+        dvc = subprocess.Popen(
             ["dvc", "--wait-for-lock", "repro", stage],
             cwd=workspace.root,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
             preexec_fn=tied_to_this_process(),  # and DVC's stage to DVC (plumbing/entry.py)
         )
-    if done.returncode != 0:
-        lines = (done.stderr + done.stdout).strip().splitlines()
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            stdout, stderr = dvc.communicate()
+        finally:
+            if dvc.poll() is None:  # `meanwhile` failed, or Ctrl-C: DVC does not outlive its reason
+                dvc.terminate()
+                dvc.wait()
+    if dvc.returncode != 0:
+        lines = (stderr + stdout).strip().splitlines()
         error = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
         raise PipelineError(f"`dvc repro {stage}` failed: {error}; run it yourself to see why")
 
 
-def prepare_data(config: PipelineConfig, workspace: Workspace) -> Path | None:
+def prepare_data(
+    config: PipelineConfig, workspace: Workspace, meanwhile: Callable[[], object] | None = None
+) -> Path | None:
     """Bring the workspace's data up to date once; returns the processed folder jobs may share.
 
     The pipeline's processed data serves jobs whose data config is params.yaml's; other
-    jobs preprocess the (downloaded) raw files into their own folder.
+    jobs preprocess the (downloaded) raw files into their own folder. `meanwhile`: as in `dvc_repro`.
     """
     if config.data == load_params(workspace.params_file).data:
-        dvc_repro(workspace, "preprocess")
+        dvc_repro(workspace, "preprocess", meanwhile)
         return workspace.stage_output("preprocess")
-    dvc_repro(workspace, "download")
+    dvc_repro(workspace, "download", meanwhile)
     return None
 
 
