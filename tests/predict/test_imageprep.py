@@ -68,6 +68,26 @@ def test_size_and_pen_width_hardly_matter(tmp_path: Path) -> None:
         assert similarity(other, reference) > 0.9, (size, width)  # a 3 and an 8 score 0.7
 
 
+def test_a_small_images_faint_grey_is_ink_a_large_images_is_paper(tmp_path: Path) -> None:
+    """In an 8x8 digit (scikit-learn's size) a faint grey pixel is a stroke's edge: it stays in
+    the digit (which keeps the size its strong strokes give it); in a large image the same
+    faint grey is paper grain and goes."""
+    plain = np.zeros((8, 8), np.uint8)
+    plain[1:7, 2] = plain[1:7, 5] = 255  # two uprights
+    edged = plain.copy()
+    edged[4, 3:5] = 34  # and a faint bar between them: 2 of 16 grey levels, under the paper's floor
+    small_edged, small_plain = (
+        mnist_of(Image.fromarray(image), tmp_path, f"small-{i}.png") for i, image in enumerate((edged, plain))
+    )
+    assert ink_box(small_edged) == ink_box(small_plain)
+    assert small_edged.sum() > small_plain.sum()  # the bar is there
+    large_edged, large_plain = (np.kron(image, np.ones((10, 10), np.uint8)) for image in (edged, plain))
+    np.testing.assert_array_equal(
+        mnist_of(Image.fromarray(large_edged), tmp_path, "large-edged.png"),
+        mnist_of(Image.fromarray(large_plain), tmp_path, "large.png"),
+    )
+
+
 def test_aspect_ratio_is_kept(tmp_path: Path) -> None:
     height, width = ink_box(mnist_of(draw_strokes(1, size=(400, 400), width=20), tmp_path))
     assert height == 20 and width < 12

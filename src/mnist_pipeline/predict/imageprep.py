@@ -32,6 +32,13 @@ STROKE_WIDTH = 2.9
 MIN_CONTRAST = 40.0
 # Pixels fainter than this fraction of the darkest ink are background (paper grain, shadows).
 NOISE_FLOOR = 0.25
+# ... but in an image no larger than the digit box (a low-resolution digit: scikit-learn's 8x8,
+# USPS's 16x16) a pixel is too large to be grain: its faint levels are the strokes' edges and
+# tell digits apart. Just under one level of 16 (1/15), so that only JPEG-like noise goes. The
+# crop still follows the ink above NOISE_FLOOR, so the digit keeps its size (measured on the
+# lowres variant: a CNN trained on such digits 0.9648 -> 0.9689, the default MLP 0.8844 -> 0.8864;
+# keeping the faint edges outside that box too: 0.9726, but the MLP 0.8226).
+SMALL_IMAGE_NOISE_FLOOR = 0.05
 BORDER = 2  # pixels of the frame that tell the background colour
 WORK = 4 * BOX  # large crops are reduced towards this size before their strokes are widened
 MIN_STROKE = 2.0  # ... but not so far that strokes get thinner than this, in pixels
@@ -76,7 +83,8 @@ def _flatten_transparency(image: Image.Image) -> np.ndarray:
 
 
 def ink_map(gray: np.ndarray) -> np.ndarray:
-    """Ink strength in [0, 1] on a 0 background: inverts dark-on-light images, removes the paper."""
+    """Ink strength in [0, 1] on a 0 background: inverts dark-on-light images, removes the paper
+    (what is fainter than the noise floor: NOISE_FLOOR, or SMALL_IMAGE_NOISE_FLOOR for a small image)."""
     frame = np.concatenate(
         [gray[:BORDER].ravel(), gray[-BORDER:].ravel(), gray[:, :BORDER].ravel(), gray[:, -BORDER:].ravel()]
     )
@@ -87,7 +95,7 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
         raise DataError("no digit found (blank image: nothing stands out from the background)")
     ink /= peak
     np.clip(ink, 0.0, 1.0, out=ink)
-    ink[ink < NOISE_FLOOR] = 0.0
+    ink[ink < (SMALL_IMAGE_NOISE_FLOOR if max(gray.shape) <= BOX else NOISE_FLOOR)] = 0.0
     return ink
 
 
@@ -101,7 +109,10 @@ def _median(values: np.ndarray) -> float:
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    """The box around the ink at least NOISE_FLOOR strong: a small image's fainter edges
+    (SMALL_IMAGE_NOISE_FLOOR) stay inside it, but do not make the digit look wider."""
+    strong = ink >= NOISE_FLOOR
+    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
