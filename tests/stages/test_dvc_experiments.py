@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import copy_repo, pipeline_env, run, set_conf
+from conftest import copy_repo, pipeline_env, run, set_conf, small_repo
 from mnist_pipeline.config import TrackingConfig, load_params
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.tracking import store
@@ -94,11 +94,7 @@ def test_an_experiment_shows_its_change_beside_test_accuracy_in_120_columns(tmp_
     """The README's narrow-terminal view: after `dvc exp run -S model.units=64` on a reproduced
     baseline, `dvc exp show --only-changed` in 120 columns shows test_accuracy and model.units
     (the plain table keeps test_accuracy; DVC folds the params behind a dependency's hash)."""
-    repo = copy_repo(tmp_path)
-    env = pipeline_env(mnist_mirror)
-    set_conf(repo, "data/mnist.yaml", subset=1000)
-    set_conf(repo, "train/default.yaml", epochs=1)
-    run(["mnist-pipeline", "params"], repo, env)
+    repo, env = small_repo(tmp_path, mnist_mirror, subset=1000, epochs=1)
     run(["dvc", "repro"], repo, env)
     run([*GIT, "commit", "-qam", "small baseline, reproduced"], repo, env)
     run(["dvc", "exp", "run", "-S", "model.units=64"], repo, env)
