@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 from multiprocessing import resource_tracker
 
 import psutil
@@ -76,13 +77,22 @@ def pytest_testnodedown(node: object, error: object) -> None:
     _from_workers.extend(getattr(node, "workeroutput", {}).get(_WORKER_KEY, []))
 
 
+def _command_of(process: psutil.Process) -> str:
+    """Its command line. An empty one is read again for up to a second: a process caught right
+    after its parent's fork returned may still be inside exec, its new arguments not laid out yet."""
+    deadline = time.monotonic() + 1
+    while not (args := process.cmdline()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return " ".join(args)[:200] or process.name()
+
+
 def _kill_leftovers() -> list[str]:
     """Kill this process's live descendants; a line for each, naming the test it outlived."""
     leaked = descendants()
     lines = []
     for process in leaked:
         try:
-            command = " ".join(process.cmdline())[:200]
+            command = _command_of(process)
             process.kill()
         except psutil.NoSuchProcess:
             continue
