@@ -101,6 +101,7 @@ def wait_for_first_epoch(
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> RepoCopy:
     path, env = small_repo(tmp_path_factory.mktemp("repo"), mnist_mirror, subset=1000, epochs=100_000)
+    env["PYTHONFAULTHANDLER"] = "1"  # a process that hangs shows where (finish)
     run(["git", "commit", "-qam", "long training on a subset"], path, env)
     run(["dvc", "repro", "preprocess"], path, env)
     return RepoCopy(path, env)
@@ -119,13 +120,16 @@ def clean(workspace: RepoCopy):
 
 
 def finish(process: subprocess.Popen[bytes], logs: Path) -> tuple[int, list[str]]:
-    """Exit status and stderr lines; a process that does not exit promptly fails the test."""
+    """Exit status and stderr lines; a process that does not exit promptly fails the test, with
+    where each of its group's Python processes stood (SIGABRT, faulthandler's dump: PYTHONFAULTHANDLER)."""
     try:
         code = process.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        time.sleep(5)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        raise AssertionError(f"still running 60 s after the signal: {(logs / 'stderr').read_text()[-2000:]}") from None
+        raise AssertionError(f"still running 60 s after the signal: {(logs / 'stderr').read_text()[-12000:]}") from None
     return code, (logs / "stderr").read_text().strip().splitlines()
 
 

@@ -6,6 +6,11 @@ up, the MLflow run in progress ends KILLED and the process exits with 128 + the 
 number. Inside `uninterrupted()` a signal is only noted, and raised when the block ends:
 MLflow's writes run there, because an exception in the middle of a SQLite write leaves the
 database locked for every later write, including the one that marks the run KILLED.
+
+A signal is not lost to a dropped raise: Python runs the handler between any two bytecodes, a finalizer's
+(`__del__`, a weakref callback) included, and drops what a finalizer raises ("Exception ignored
+in ..."). Long loops therefore call `raise_if_interrupted()`, which raises a signal received
+earlier once more.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from types import FrameType
 
 _held = 0  # depth of nested `uninterrupted()` blocks
 _pending: list[int] = []  # signals that arrived while held
+_received: list[int] = []  # the first signal this process got: it is on its way out
 
 
 class Interrupted(KeyboardInterrupt):
@@ -29,6 +35,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if not _received:
+        _received.append(signum)
     if _held:
         _pending.append(signum)
         return
@@ -43,6 +51,13 @@ def handle_interrupts() -> None:
     for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
         if signal.getsignal(signum) in (default, _on_signal):
             signal.signal(signum, _on_signal)
+
+
+def raise_if_interrupted() -> None:
+    """Raise `Interrupted` if a signal was received, in case the first raise was dropped; outside
+    `uninterrupted()` blocks (where the signal waits for the block's end), and in the main thread."""
+    if _received and not _held and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_received[0])
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_stored
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest, staged
 from mnist_pipeline.plumbing.full_disk import reporting_disk_full
+from mnist_pipeline.plumbing.interrupts import raise_if_interrupted
 from mnist_pipeline.plumbing.profiling import phase
 from mnist_pipeline.plumbing.workspace import MODEL_FILE, ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
@@ -137,9 +138,11 @@ def variant_mix(config: PipelineConfig, images: np.ndarray) -> VariantMix | None
 
 def finite_loss(log_epoch: EpochListener, check_tracking: Callable[[], None]) -> EpochListener:
     """`log_epoch`, then stop training with an error once the loss is no longer a number, or
-    once MLflow failed (`check_tracking` raises): no use training a model that cannot be logged."""
+    once MLflow failed (`check_tracking` raises): no use training a model that cannot be logged;
+    and stop it once Ctrl-C or SIGTERM came, even if its first raise was dropped (interrupts.py)."""
 
     def listener(epoch: int, logs: dict[str, float]) -> None:
+        raise_if_interrupted()
         log_epoch(epoch, logs)
         check_tracking()
         loss = logs.get("loss", 0.0)
