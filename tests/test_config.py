@@ -137,6 +137,9 @@ def test_cnn_experiment_overlay_sets_the_strong_recipe() -> None:
         (["~model.augment"], "at model.augment"),
         (["model.augment.interpolation=cubic"], "interpolation='cubic' is not known; choose one of: bilinear, nearest"),
         (["model.conv_batch_norm=maybe"], "model.conv_batch_norm"),
+        (["model.augment.variant_weights.thin=-1"], "variant_weights=.* must give each of lowres, thick, thin a"),
+        (["+model.augment.variant_weights.blurred=1"], "variant_weights=.* must give each of lowres, thick, thin"),
+        (["~model.augment.variant_weights.thick"], "variant_weights=.* must give each of lowres, thick, thin"),
     ],
 )
 def test_bad_cnn_values_are_rejected_with_the_key_named(overrides: list[str], message: str) -> None:

@@ -25,6 +25,8 @@ TRAINING_LOOPS = ("fused", "keras")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
 SUBSET_STRATEGIES = ("first", "stratified")
 INTERPOLATIONS = ("bilinear", "nearest")
+# The variants train-time augmentation swaps in (model.augment.variants), as predict/variants.py builds them.
+TRAINING_VARIANTS = ("lowres", "thick", "thin")
 METRIC_MODES = ("max", "min")
 TRAIN_SET_SIZE = 60_000
 # 28 px halved by each conv block's pooling: 28 -> 14 -> 7 -> 3.
@@ -96,10 +98,19 @@ class AugmentConfig:
     # Share of the training images that, each epoch, a variant of themselves replaces: the digit
     # at 8x8 pixels as `predict` prepares it, or drawn with a thicker or a thinner pen.
     variants: float
+    # How those images divide among the variants, by weight (lowres 2, thick 1, thin 1: half
+    # of them get the 8x8 digit).
+    variant_weights: dict[str, float]
 
     def __post_init__(self) -> None:
         _require_choice("model.augment.interpolation", self.interpolation, INTERPOLATIONS)
         _require(0.0 <= self.variants < 1.0, f"model.augment.variants={self.variants} must be in [0, 1)")
+        weights = self.variant_weights
+        _require(
+            set(weights) == set(TRAINING_VARIANTS) and min(weights.values()) >= 0 and sum(weights.values()) > 0,
+            f"model.augment.variant_weights={dict(weights)} must give each of {', '.join(TRAINING_VARIANTS)} "
+            "a weight of 0 or more, not all 0",
+        )
         _require(0.0 <= self.shift < 0.5, f"model.augment.shift={self.shift} must be in [0, 0.5)")
         _require(0.0 <= self.rotation <= 45.0, f"model.augment.rotation={self.rotation} must be in [0, 45] degrees")
         _require(0.0 <= self.zoom < 0.5, f"model.augment.zoom={self.zoom} must be in [0, 0.5)")

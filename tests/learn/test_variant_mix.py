@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, data_config
-from mnist_pipeline.config import validate
+from mnist_pipeline.config import TRAINING_VARIANTS, validate
 from mnist_pipeline.data.preprocess import load_raw, load_split, load_stored_split, preprocess, scale_images
 from mnist_pipeline.learn.variant_mix import VariantMix
 from mnist_pipeline.plumbing.workspace import Workspace
@@ -51,6 +51,14 @@ def test_an_epoch_swaps_a_share_of_the_images_for_their_variants_evenly(mix: Var
     assert counts.min() > 0.8 * counts.max(), f"variants drawn unevenly: {counts}"
 
 
+def test_the_variant_weights_divide_the_swapped_images(mix: VariantMix) -> None:
+    weighted = VariantMix(mix.images, mix.variants, 0.3, seed=1, weights=(2.0, 1.0, 1.0))
+    found = which_variant(weighted, weighted.epoch_images(0))
+    counts = np.bincount(found[found > 0], minlength=len(mix.variants) + 1)[1:]
+    shares = counts / counts.sum()
+    assert 0.45 < shares[0] < 0.55 and 0.2 < shares[1] < 0.3 and 0.2 < shares[2] < 0.3, f"drawn as {counts}"
+
+
 def test_each_epoch_draws_afresh_and_the_same_seed_draws_the_same(mix: VariantMix) -> None:
     first, second = mix.epoch_images(0), mix.epoch_images(1)
     assert np.array_equal(first, mix.epoch_images(0))
@@ -64,7 +72,7 @@ def test_training_variants_are_the_evaluated_ones(raw_dir: Path) -> None:
     lowres, thick and thin test-set variants."""
     images = load_raw(raw_dir, "test")[0][: 2 * variants.LOWRES_PER_WORKER]
     built = variants.build(images)
-    for name, variant in zip(variants.TRAINING_VARIANTS, variants.for_training(images), strict=True):
+    for name, variant in zip(TRAINING_VARIANTS, variants.for_training(images), strict=True):
         assert np.array_equal(variant, built[name]), name
 
 

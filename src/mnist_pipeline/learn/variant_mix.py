@@ -22,8 +22,9 @@ from mnist_pipeline.data.preprocess import scale_images
 class VariantMix:
     images: np.ndarray  # uint8 (n, 28, 28): the training images as stored
     variants: tuple[np.ndarray, ...]  # uint8 (n, 28, 28) each, row for row with `images`
-    share: float  # of the images an epoch swaps, spread evenly over the variants
+    share: float  # of the images an epoch swaps
     seed: int
+    weights: tuple[float, ...] | None = None  # how the swapped images divide among `variants` (None: evenly)
 
     @functools.cached_property
     def stacked(self) -> np.ndarray:
@@ -33,11 +34,12 @@ class VariantMix:
 
     def epoch_rows(self, epoch: int) -> np.ndarray:
         """Row i of `epoch`'s training images, as a row of `stacked`: image i itself or, for a
-        `share` of them drawn afresh each epoch, one of its variants."""
+        `share` of them drawn afresh each epoch, one of its variants (drawn by `weights`)."""
         rng = np.random.default_rng((self.seed, epoch))
         count = len(self.images)
         swapped = rng.random(count) < self.share
-        which = np.where(swapped, rng.integers(1, len(self.variants) + 1, count), 0)
+        weights = np.ones(len(self.variants)) if self.weights is None else np.asarray(self.weights, dtype=float)
+        which = np.where(swapped, rng.choice(len(self.variants), count, p=weights / weights.sum()) + 1, 0)
         return np.arange(count) + count * which
 
     def epoch_images(self, epoch: int) -> np.ndarray:

@@ -39,6 +39,12 @@ NOISE_FLOOR = 0.25
 # lowres variant: a CNN trained on such digits 0.9648 -> 0.9689, the default MLP 0.8844 -> 0.8864;
 # keeping the faint edges outside that box too: 0.9726, but the MLP 0.8226).
 SMALL_IMAGE_NOISE_FLOOR = 0.05
+# Such an image is first enlarged this many times (Lanczos), so that its crop is found to a third
+# of one of its pixels rather than to a whole one: at 8x8 a pixel is a sixth of the digit, and a
+# crop off by one made digits that much larger or smaller. Measured on the lowres variant (a
+# small CNN trained on such digits / the default MLP trained on MNIST): 0.9515 / 0.8908 before,
+# 0.9636 / 0.9214 at 3x; 2x and 4x (0.9593-0.9597 / 0.9213-0.9220) and bicubic (0.9595 / 0.9096) less.
+SMALL_IMAGE_ENLARGEMENT = 3
 BORDER = 2  # pixels of the frame that tell the background colour
 WORK = 4 * BOX  # large crops are reduced towards this size before their strokes are widened
 MIN_STROKE = 2.0  # ... but not so far that strokes get thinner than this, in pixels
@@ -197,7 +203,10 @@ def _indices(shape: tuple[int, ...]) -> np.ndarray:
 
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """Grayscale pixels (0-255, any size) -> MNIST-style uint8 28x28, white digit on black."""
-    ink = crop_to_ink(ink_map(gray))
+    ink = ink_map(gray)
+    if max(ink.shape) <= BOX:
+        ink = resize(ink, SMALL_IMAGE_ENLARGEMENT * max(ink.shape), Image.Resampling.LANCZOS)
+    ink = crop_to_ink(ink)
     width = stroke_width(ink)
     reduced = reduce(ink, width)
     digit = resize(thicken(reduced, width if reduced is ink else None), BOX, Image.Resampling.LANCZOS)

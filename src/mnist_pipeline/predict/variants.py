@@ -21,7 +21,6 @@ from mnist_pipeline.predict.imageprep import to_mnist
 from mnist_pipeline.predict.runtimes import Classifier, probabilities_of
 
 VARIANTS = ("lowres", "thick", "thin", "rotated", "shifted")
-TRAINING_VARIANTS = ("lowres", "thick", "thin")  # those train-time augmentation mixes in (model.augment.variants)
 # scikit-learn's digits (the UCI optical digits): 8x8 pixels, 16 grey levels (0-15 here; 0-16
 # there), a common source of small digits; at that size a stroke is about a pixel wide.
 LOWRES_SIDE = 8
@@ -67,10 +66,10 @@ def build(images: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def for_training(images: np.ndarray) -> list[np.ndarray]:
-    """The training images' TRAINING_VARIANTS, uint8 (n, 28, 28) each, row for row: what
-    `model.augment.variants` swaps in. Rotations and shifts are the augmentation layers' job.
-    The lowres digits, prepared one by one as `predict` would, are most of the cost: split over
-    forked workers, one per core."""
+    """The training images' variants named by config.TRAINING_VARIANTS, in its order, uint8
+    (n, 28, 28) each, row for row: what `model.augment.variants` swaps in. Rotations and
+    shifts are the augmentation layers' job. The lowres digits, prepared one by one as
+    `predict` would, are most of the cost: split over forked workers, one per core."""
     chunks = np.array_split(images, max(1, min(cores(), len(images) // LOWRES_PER_WORKER)))
     lowres_digits = np.concatenate(map_in_forked_workers(_prepared_lowres_of, chunks, len(chunks)))
     return [lowres_digits, _square_filter(images, np.maximum), _square_filter(images, np.minimum)]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from mnist_pipeline.config import PipelineConfig, flatten, to_container
+from mnist_pipeline.config import TRAINING_VARIANTS, PipelineConfig, flatten, to_container
 from mnist_pipeline.data.preprocess import IMAGE_SHAPE, NUM_CLASSES, load_stored_split
 from mnist_pipeline.plumbing.errors import PipelineError
 from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest, staged
@@ -133,7 +133,8 @@ def variant_mix(config: PipelineConfig, images: np.ndarray) -> VariantMix | None
     from mnist_pipeline.learn.variant_mix import VariantMix
     from mnist_pipeline.predict import variants
 
-    return VariantMix(images, tuple(variants.for_training(images)), augment.variants, config.train.seed)
+    weights = tuple(augment.variant_weights[name] for name in TRAINING_VARIANTS)
+    return VariantMix(images, tuple(variants.for_training(images)), augment.variants, config.train.seed, weights)
 
 
 def finite_loss(log_epoch: EpochListener, check_tracking: Callable[[], None]) -> EpochListener:
