@@ -46,8 +46,8 @@ plots: install ## dvc plots show, on a page that draws offline (Vega inline: mni
 params: install ## Regenerate params.yaml from conf/ after editing conf/
 	$(BIN)/mnist-pipeline params
 
-test: install ## Run the test suite (on TEST_WORKERS=2 processes)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+test: install ## Run the test suite (on TEST_WORKERS=2 processes; lists the 15 slowest tests, to keep it under 15 minutes)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 lint: install ## Lint, format-check (ruff) and check the package's layering (import-linter)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
