@@ -11,7 +11,7 @@ STOPPED = "nothing half-written was kept, run the command again"
 # A training loop calling the train stage's epoch listener (stages/train.py); in its third epoch a
 # finalizer gets SIGTERM. The entry point's wrapper turns the interrupt into its one line.
 LOOP = """
-import gc, os, signal
+import os, signal
 from mnist_pipeline.plumbing.entry import exit_on_interrupt
 from mnist_pipeline.stages.train import finite_loss
 

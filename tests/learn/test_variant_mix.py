@@ -16,8 +16,10 @@ from mnist_pipeline.learn.variant_mix import VariantMix
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.predict import variants
 from mnist_pipeline.stages import params
+from mnist_pipeline.stages.train import variant_mix
 
 SUBSET = 4000  # training images: enough for the effect to show after two epochs
+EVEN = (1.0, 1.0, 1.0)  # lowres, thick, thin
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def processed(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def mix(processed: Path) -> VariantMix:
     images = load_stored_split(processed, "train").images
-    return VariantMix(images, tuple(variants.for_training(images)), share=0.3, seed=1)
+    return VariantMix(images, tuple(variants.for_training(images)), share=0.3, seed=1, weights=EVEN)
 
 
 def which_variant(mix: VariantMix, epoch_images: np.ndarray) -> np.ndarray:
@@ -63,8 +65,8 @@ def test_each_epoch_draws_afresh_and_the_same_seed_draws_the_same(mix: VariantMi
     first, second = mix.epoch_images(0), mix.epoch_images(1)
     assert np.array_equal(first, mix.epoch_images(0))
     assert not np.array_equal(first, second)
-    assert np.array_equal(first, VariantMix(mix.images, mix.variants, 0.3, seed=1).epoch_images(0))
-    assert not np.array_equal(first, VariantMix(mix.images, mix.variants, 0.3, seed=2).epoch_images(0))
+    assert np.array_equal(first, VariantMix(mix.images, mix.variants, 0.3, 1, EVEN).epoch_images(0))
+    assert not np.array_equal(first, VariantMix(mix.images, mix.variants, 0.3, 2, EVEN).epoch_images(0))
 
 
 def test_training_variants_are_the_evaluated_ones(raw_dir: Path) -> None:
@@ -87,8 +89,7 @@ def test_a_cnn_trained_with_variants_reads_lowres_and_thin_digits_better(process
     for share in (0.0, 0.3):
         overrides = ["+experiment=cnn", "train.epochs=2", f"model.augment.variants={share}"]
         config = validate(params.compose(Workspace(REPO), overrides))
-        images = load_stored_split(processed, "train").images
-        mix = VariantMix(images, tuple(variants.for_training(images)), share, config.train.seed) if share else None
+        mix = variant_mix(config, load_stored_split(processed, "train").images)  # as the train stage builds it
         model, _ = fit(config.model, config.train, train, val, verbose=0, mix=mix)
         scores[share] = variants.accuracies(KerasClassifier(model), test_images, test_labels)
     without, with_variants = scores[0.0], scores[0.3]

@@ -24,7 +24,7 @@ class VariantMix:
     variants: tuple[np.ndarray, ...]  # uint8 (n, 28, 28) each, row for row with `images`
     share: float  # of the images an epoch swaps
     seed: int
-    weights: tuple[float, ...] | None = None  # how the swapped images divide among `variants` (None: evenly)
+    weights: tuple[float, ...]  # how the swapped images divide among `variants` (model.augment.variant_weights)
 
     @functools.cached_property
     def stacked(self) -> np.ndarray:
@@ -38,8 +38,8 @@ class VariantMix:
         rng = np.random.default_rng((self.seed, epoch))
         count = len(self.images)
         swapped = rng.random(count) < self.share
-        weights = np.ones(len(self.variants)) if self.weights is None else np.asarray(self.weights, dtype=float)
-        which = np.where(swapped, rng.choice(len(self.variants), count, p=weights / weights.sum()) + 1, 0)
+        chances = np.asarray(self.weights, dtype=float) / sum(self.weights)
+        which = np.where(swapped, rng.choice(len(self.variants), count, p=chances) + 1, 0)
         return np.arange(count) + count * which
 
     def epoch_images(self, epoch: int) -> np.ndarray:

@@ -7,10 +7,10 @@ number. Inside `uninterrupted()` a signal is only noted, and raised when the blo
 MLflow's writes run there, because an exception in the middle of a SQLite write leaves the
 database locked for every later write, including the one that marks the run KILLED.
 
-A signal is not lost to a dropped raise: Python runs the handler between any two bytecodes, a finalizer's
-(`__del__`, a weakref callback) included, and drops what a finalizer raises ("Exception ignored
-in ..."). Long loops therefore call `raise_if_interrupted()`, which raises a signal received
-earlier once more.
+A signal is not lost to a dropped raise: Python runs the handler between any two bytecodes,
+a finalizer's (`__del__`, a weakref callback) included, and drops what a finalizer raises
+("Exception ignored in ..."). Long loops therefore call `raise_if_interrupted()`, which raises
+a signal received earlier once more.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from types import FrameType
 
 _held = 0  # depth of nested `uninterrupted()` blocks
 _pending: list[int] = []  # signals that arrived while held
-_received: list[int] = []  # the first signal this process got: it is on its way out
+_received: int | None = None  # the first signal this process got: it is on its way out
 
 
 class Interrupted(KeyboardInterrupt):
@@ -35,8 +35,9 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    if not _received:
-        _received.append(signum)
+    global _received
+    if _received is None:
+        _received = signum
     if _held:
         _pending.append(signum)
         return
@@ -56,8 +57,8 @@ def handle_interrupts() -> None:
 def raise_if_interrupted() -> None:
     """Raise `Interrupted` if a signal was received, in case the first raise was dropped; outside
     `uninterrupted()` blocks (where the signal waits for the block's end), and in the main thread."""
-    if _received and not _held and threading.current_thread() is threading.main_thread():
-        raise Interrupted(_received[0])
+    if _received is not None and not _held and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_received)
 
 
 @contextmanager

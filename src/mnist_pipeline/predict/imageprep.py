@@ -88,6 +88,11 @@ def _flatten_transparency(image: Image.Image) -> np.ndarray:
     return gray * alpha + background * (1.0 - alpha)
 
 
+def is_small(image: np.ndarray) -> bool:
+    """No larger than the digit box: a low-resolution digit (SMALL_IMAGE_NOISE_FLOOR, SMALL_IMAGE_ENLARGEMENT)."""
+    return max(image.shape) <= BOX
+
+
 def ink_map(gray: np.ndarray) -> np.ndarray:
     """Ink strength in [0, 1] on a 0 background: inverts dark-on-light images, removes the paper
     (what is fainter than the noise floor: NOISE_FLOOR, or SMALL_IMAGE_NOISE_FLOOR for a small image)."""
@@ -101,7 +106,7 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
         raise DataError("no digit found (blank image: nothing stands out from the background)")
     ink /= peak
     np.clip(ink, 0.0, 1.0, out=ink)
-    ink[ink < (SMALL_IMAGE_NOISE_FLOOR if max(gray.shape) <= BOX else NOISE_FLOOR)] = 0.0
+    ink[ink < (SMALL_IMAGE_NOISE_FLOOR if is_small(gray) else NOISE_FLOOR)] = 0.0
     return ink
 
 
@@ -204,7 +209,7 @@ def _indices(shape: tuple[int, ...]) -> np.ndarray:
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """Grayscale pixels (0-255, any size) -> MNIST-style uint8 28x28, white digit on black."""
     ink = ink_map(gray)
-    if max(ink.shape) <= BOX:
+    if is_small(ink):
         ink = resize(ink, SMALL_IMAGE_ENLARGEMENT * max(ink.shape), Image.Resampling.LANCZOS)
     ink = crop_to_ink(ink)
     width = stroke_width(ink)
