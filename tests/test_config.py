@@ -40,6 +40,7 @@ def test_overrides_compose_into_a_valid_config() -> None:
         ({"model": {"units": 0}}, "model.units=0 must be > 0"),
         ({"train": {"epochs": -1}}, "train.epochs=-1 must be > 0"),
         ({"train": {"batch_size": 0}}, "train.batch_size=0 must be > 0"),
+        ({"train": {"label_smoothing": 1.0}}, r"train.label_smoothing=1.0 must be in \[0, 1\)"),
         ({"data": {"val_fraction": 1.0}}, "strictly between 0 and 1"),
         ({"data": {"subset": 70000}}, "data.subset=70000 must be between"),
         ({"data": {"download_timeout": 0}}, "data.download_timeout=0.0 must be > 0 seconds"),

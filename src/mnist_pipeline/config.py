@@ -115,6 +115,12 @@ class AugmentConfig:
         _require(0.0 <= self.rotation <= 45.0, f"model.augment.rotation={self.rotation} must be in [0, 45] degrees")
         _require(0.0 <= self.zoom < 0.5, f"model.augment.zoom={self.zoom} must be in [0, 0.5)")
 
+    @property
+    def shifts_whole_pixels(self) -> bool:
+        """A nearest-pixel shift moves an image by whole pixels: done on the training images
+        each epoch (learn/epoch_images.py), at a twentieth of the cost of a layer in the model."""
+        return bool(self.shift) and self.interpolation == "nearest"
+
 
 @dataclass
 class CnnConfig(ModelConfig):
@@ -152,6 +158,7 @@ class TrainConfig:
     lr_schedule: str  # constant, or cosine: from learning_rate down to near 0 at the last step
     epochs: int
     batch_size: int
+    label_smoothing: float  # 0: the plain one-hot targets; e.g. 0.1 moves a tenth of each target to the other digits
     seed: int
     loop: str  # fused (one TensorFlow call per epoch, fused_loop.py) or keras (model.fit)
     steps_per_execution: int
@@ -164,6 +171,7 @@ class TrainConfig:
         _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _require(self.epochs > 0, f"train.epochs={self.epochs} must be > 0")
         _require(self.batch_size > 0, f"train.batch_size={self.batch_size} must be > 0")
+        _require(0.0 <= self.label_smoothing < 1.0, f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
         _require_choice("train.loop", self.loop, TRAINING_LOOPS)
         for knob in ("steps_per_execution", "intra_op_threads", "inter_op_threads"):
             value = getattr(self, knob)

@@ -1,6 +1,7 @@
 """The fused training loop (the default, `train.loop=fused`) is a speed-up only: on real MNIST
 it gives the same weights and the same per-epoch history as Keras' own `model.fit`
-(`train.loop=keras`), bit for bit, for the reference MLP and for the CNN with augmentation,
+(`train.loop=keras`), bit for bit, for the reference MLP and for the CNN with augmentation
+(in the model, and each epoch's variants and shifts of the training images),
 batch norm, dropout and a cosine schedule, with a last batch shorter than the others; and
 `training.predict` gives exactly `model.predict`'s probabilities."""
 
@@ -14,10 +15,11 @@ import pytest
 
 from conftest import REPO, data_config
 from mnist_pipeline.config import validate
-from mnist_pipeline.data.preprocess import load_split, preprocess
+from mnist_pipeline.data.preprocess import load_split, load_stored_split, preprocess
 from mnist_pipeline.learn.training import fit, predict
 from mnist_pipeline.plumbing.workspace import Workspace
 from mnist_pipeline.stages import params
+from mnist_pipeline.stages.train import epoch_images
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +34,8 @@ def processed(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[keras.Model, dict[str, list[float]]]:
     config = validate(params.compose(Workspace(REPO), ["data.subset=1500", f"train.loop={loop}", *overrides]))
     train, val = load_split(processed, "train"), load_split(processed, "val")
-    return fit(config.model, config.train, train, val, verbose=0)
+    drawn = epoch_images(config, load_stored_split(processed, "train").images)  # as the train stage draws them
+    return fit(config.model, config.train, train, val, verbose=0, epoch_data=drawn)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +50,7 @@ def trained(processed: Path, loop: str, overrides: list[str]) -> tuple[keras.Mod
                 "model.dense_units=32",
                 "train.epochs=2",
             ],
-            id="cnn-experiment",  # no batch norm in the conv blocks, nearest-pixel shifts
+            id="cnn-experiment",  # no batch norm in the conv blocks; variants and whole-pixel shifts each epoch
         ),
         pytest.param(
             ["model=cnn", "model.filters=[8,16]", "model.dense_units=32", "model.augment.shift=0.1", "train.epochs=1"],

@@ -32,15 +32,20 @@ def test_units_override_changes_the_hidden_layer() -> None:
     assert model.layers[1].units == 32
 
 
+def layer_kinds(overrides: list[str]) -> list[str]:
+    return [
+        type(layer).__name__ for layer in build_model(validate(params.compose(Workspace(REPO), overrides)).model).layers
+    ]
+
+
 def test_cnn_augments_only_while_training() -> None:
-    config = validate(params.compose(Workspace(REPO), ["+experiment=cnn"]))
+    config = validate(params.compose(Workspace(REPO), ["+experiment=cnn", "model.augment.interpolation=bilinear"]))
     model = build_model(config.model)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds[0] == "RandomTranslation" and kinds.count("Conv2D") == len(config.model.filters)
-    assert "Random" not in " ".join(
-        type(layer).__name__
-        for layer in build_model(validate(params.compose(Workspace(REPO), ["model=cnn"])).model).layers
-    )
+    assert "Random" not in " ".join(layer_kinds(["model=cnn"]))
+    # A nearest-pixel shift moves whole pixels: the training images get it (epoch_images.py), not the model.
+    assert "Random" not in " ".join(layer_kinds(["+experiment=cnn"]))
     digit = np.zeros((1, 28, 28, 1), dtype="float32")
     digit[0, 8:20, 12:16] = 1.0
     shifted = [model.layers[0](digit, training=True).numpy() for _ in range(5)]
@@ -75,3 +80,19 @@ def test_numpy_evaluation_matches_keras_evaluate(raw_dir: Path, tmp_path: Path) 
     assert ours.test_accuracy == pytest.approx(keras_accuracy, abs=1e-7)
     assert ours.test_loss == pytest.approx(keras_loss, rel=1e-4)
     assert sum(ours.confusion_matrix().ravel()) == len(test)
+
+
+def test_label_smoothing_makes_the_model_less_sure_of_itself(raw_dir: Path, tmp_path: Path) -> None:
+    """`train.label_smoothing=0.2` trains towards 0.82 for the true digit (0.02 for each other):
+    the model's top probability stays near that, where plain one-hot targets push it to 1."""
+    from mnist_pipeline.data.preprocess import load_split, preprocess
+    from mnist_pipeline.learn.training import fit, predict
+
+    preprocess(raw_dir, tmp_path / "processed", data_config(subset=2000))
+    train, val, test = (load_split(tmp_path / "processed", s) for s in ("train", "val", "test"))
+    confidence = {}
+    for smoothing in (0.0, 0.2):
+        config = validate(params.compose(Workspace(REPO), ["train.epochs=10", f"train.label_smoothing={smoothing}"]))
+        model, _ = fit(config.model, config.train, train, val, verbose=0)
+        confidence[smoothing] = float(predict(model, test.x).max(axis=1).mean())
+    assert confidence[0.2] < 0.82 < confidence[0.0], confidence

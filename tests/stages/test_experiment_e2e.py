@@ -40,7 +40,7 @@ def test_cnn_experiment_runs_from_dvc_and_from_hydra(tmp_path: Path, mnist_mirro
     for tracked, subset in zip(runs, ("2000", "1000"), strict=True):
         assert tracked.info.status == "FINISHED"
         assert tracked.info.run_name == (
-            f"cnn-f16x32x64-e2-k3x3x3-nobn-shift0.1-nearest-variants0.4-lowres2-lr0.003-cosine-bs32-threads2-val0.1-n{subset}"
+            f"cnn-f16x32x64-e2-k3x3x3-nobn-shift0.1-nearest-variants0.4-lowres2-lr0.004-cosine-bs32-threads2-val0.1-n{subset}"
         )
         assert tracked.data.params["model.augment.shift"] == str(composed["model"]["augment"]["shift"])
         assert tracked.data.metrics["test_accuracy"] > 0.5  # chance is 0.1

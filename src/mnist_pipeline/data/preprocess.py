@@ -54,8 +54,11 @@ class StoredSplit:
         return Split(scale_images(self.images), one_hot(self.labels))
 
 
+PIXEL_SCALE = 255.0  # stored pixels (uint8) / PIXEL_SCALE, in float32: the model's input
+
+
 def scale_images(images: np.ndarray) -> np.ndarray:
-    return images.astype("float32").reshape(-1, *IMAGE_SHAPE) / 255.0
+    return images.astype("float32").reshape(-1, *IMAGE_SHAPE) / PIXEL_SCALE
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:

@@ -27,9 +27,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from mnist_pipeline.data.preprocess import PIXEL_SCALE
 from mnist_pipeline.learn import progress
+from mnist_pipeline.learn.epoch_images import EpochImages
 from mnist_pipeline.learn.listener import EpochListener
-from mnist_pipeline.learn.variant_mix import VariantMix
 
 
 def keras_permutations(num_samples: int) -> tf.data.Dataset:
@@ -87,13 +88,15 @@ def fit_fused(
     on_epoch_end: EpochListener | None = None,
     verbose: bool = True,
     show_progress: bool = False,
-    mix: VariantMix | None = None,
+    epoch_data: EpochImages | None = None,
 ) -> dict[str, list[float]]:
     """Train a compiled model as `model.fit(x, y, epochs, batch_size, validation_data=val,
     shuffle=True)` would; returns the same per-epoch history. `show_progress`: a bar within each
-    epoch (progress.py), which changes nothing trained. `mix`: each epoch's training images are
-    rows of its `stacked` array in place of the train split's (same labels; variant_mix.py)."""
-    x, y = (tf.convert_to_tensor(a) for a in (train if mix is None else (mix.stacked, train[1])))
+    epoch (progress.py), which changes nothing trained. `epoch_data`: each epoch trains on its
+    images (stored pixels, scaled once gathered) in place of the train split's (same labels;
+    epoch_images.py)."""
+    x = tf.convert_to_tensor(train[0]) if epoch_data is None else None
+    y = tf.convert_to_tensor(train[1])
     val_x, val_y = (tf.convert_to_tensor(a) for a in val)
     model.optimizer.build(model.trainable_variables)
     train_epoch = _epoch_function(model, model.train_step, batch_size)
@@ -104,10 +107,13 @@ def fit_fused(
     for epoch in range(epochs):
         started = time.perf_counter()
         order = next(iter(orders))
-        rows = order if mix is None else tf.gather(tf.constant(mix.epoch_rows(epoch)), order)
+        if epoch_data is None:
+            images = tf.gather(x, order)
+        else:
+            images = scaled(tf.gather(tf.constant(epoch_data.epoch_pixels(epoch)), order))
         model.reset_metrics()
         with progress.epoch_bar(epoch, epochs, steps) if show_progress else nullcontext() as bar:
-            logs = _floats(_train_one_epoch(train_epoch, tf.gather(x, rows), tf.gather(y, order), batch_size, bar))
+            logs = _floats(_train_one_epoch(train_epoch, images, tf.gather(y, order), batch_size, bar))
         model.reset_metrics()
         whole = (tf.constant(0), tf.constant(len(val[0])))
         logs.update({f"val_{name}": value for name, value in _floats(val_epoch(val_x, val_y, *whole)).items()})
@@ -119,6 +125,13 @@ def fit_fused(
         if on_epoch_end is not None:
             on_epoch_end(epoch, logs)
     return history
+
+
+def scaled(pixels: tf.Tensor) -> tf.Tensor:
+    """Stored pixels (uint8) as model input, the same float32 numbers `scale_images` gives.
+    Eager on purpose: inside a tf.function, graph optimisation turns the division into a
+    multiplication by 1/255, which rounds some pixels differently."""
+    return tf.cast(pixels, tf.float32) / PIXEL_SCALE
 
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:

@@ -18,9 +18,9 @@ import numpy as np
 from mnist_pipeline.config import ModelConfig, TrainConfig
 from mnist_pipeline.data.preprocess import Split
 from mnist_pipeline.learn import device, progress
+from mnist_pipeline.learn.epoch_images import EpochImages
 from mnist_pipeline.learn.listener import EpochListener
 from mnist_pipeline.learn.model import build_model, make_optimizer
-from mnist_pipeline.learn.variant_mix import VariantMix
 
 
 def configure_threads(intra_op: int, inter_op: int) -> None:
@@ -69,13 +69,13 @@ def fit(
     on_epoch_end: EpochListener | None = None,
     verbose: int | str = 2,
     show_progress: bool | None = None,
-    mix: VariantMix | None = None,
+    epoch_data: EpochImages | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Seed, build, compile and fit; returns the model and its per-epoch history.
 
     `show_progress`: a bar within each epoch; by default only on a terminal (progress.py), never
-    with `verbose=0`. It changes what is shown, not what is trained. `mix`: each epoch trains on
-    its images (`model.augment.variants`, variant_mix.py) instead of `train.x`.
+    with `verbose=0`. It changes what is shown, not what is trained. `epoch_data`: each epoch
+    trains on its images (variants and whole-pixel shifts, epoch_images.py) instead of `train.x`.
     """
     show_progress = bool(verbose) and (progress.on_terminal() if show_progress is None else show_progress)
     configure_threads(train_config.intra_op_threads, train_config.inter_op_threads)
@@ -83,7 +83,7 @@ def fit(
     model = build_model(model_config)
     model.compile(
         optimizer=make_optimizer(train_config, len(train)),
-        loss="categorical_crossentropy",
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_config.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution(train_config, len(train)),
     )
@@ -99,7 +99,7 @@ def fit(
             on_epoch_end,
             verbose=bool(verbose),
             show_progress=show_progress,
-            mix=mix,
+            epoch_data=epoch_data,
         )
         return model, history
     callbacks = []
@@ -109,12 +109,16 @@ def fit(
                 on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, {k: float(v) for k, v in (logs or {}).items()})
             )
         )
-    # With a mix, one `fit` call per epoch, each on that epoch's images.
-    spans = [(0, train_config.epochs)] if mix is None else [(epoch, epoch + 1) for epoch in range(train_config.epochs)]
+    # With epoch_data, one `fit` call per epoch, each on that epoch's images.
+    spans = (
+        [(0, train_config.epochs)]
+        if epoch_data is None
+        else [(epoch, epoch + 1) for epoch in range(train_config.epochs)]
+    )
     history: dict[str, list[float]] = {}
     for first, end in spans:
         done = model.fit(
-            train.x if mix is None else mix.epoch_images(first),
+            train.x if epoch_data is None else epoch_data.epoch_images(first),
             train.y,
             initial_epoch=first,
             epochs=end,

@@ -28,8 +28,8 @@ from mnist_pipeline.stages import artifacts
 from mnist_pipeline.tracking import identity, server
 
 if TYPE_CHECKING:
+    from mnist_pipeline.learn.epoch_images import EpochImages
     from mnist_pipeline.learn.listener import EpochListener
-    from mnist_pipeline.learn.variant_mix import VariantMix
     from mnist_pipeline.tracking.store import TrackedRun
 
 
@@ -62,7 +62,7 @@ def train_stage(
     train, val, test = (split.scaled() for split in stored.values())
     server.check_reachable(server.tracking_uri(config.tracking, workspace))
     with phase("variants"):  # forks its workers: before any thread runs
-        mix = variant_mix(config, stored["train"].images)
+        drawn = epoch_images(config, stored["train"].images)
 
     def open_run() -> AbstractContextManager[TrackedRun]:
         """Runs on the MLflow thread, beside training (tracking/background.py)."""
@@ -95,7 +95,7 @@ def train_stage(
         started = time.perf_counter()
         with phase("fit"):
             model, history = fit(
-                config.model, config.train, train, val, finite_loss(run.log_epoch, background.poll), mix=mix
+                config.model, config.train, train, val, finite_loss(run.log_epoch, background.poll), epoch_data=drawn
             )
         run.log_metrics({"train_seconds": time.perf_counter() - started})
         # Every output is built in the scratch folder and moved into place only once all is logged.
@@ -124,17 +124,19 @@ def train_stage(
         return background.run_id
 
 
-def variant_mix(config: PipelineConfig, images: np.ndarray) -> VariantMix | None:
-    """`model.augment.variants`' mix of the training `images` (uint8, as stored) and their variants
-    (learn/variant_mix.py), or None."""
+def epoch_images(config: PipelineConfig, images: np.ndarray) -> EpochImages | None:
+    """Each epoch's training images (learn/epoch_images.py), from the training `images` (uint8,
+    as stored), for `model.augment.variants` and a whole-pixel `model.augment.shift`; or None."""
     augment = getattr(config.model, "augment", None)
-    if augment is None or not augment.variants:
+    if augment is None or not (augment.variants or augment.shifts_whole_pixels):
         return None
-    from mnist_pipeline.learn.variant_mix import VariantMix
+    from mnist_pipeline.learn.epoch_images import EpochImages
     from mnist_pipeline.predict import variants
 
+    built = tuple(variants.for_training(images)) if augment.variants else ()
     weights = tuple(augment.variant_weights[name] for name in TRAINING_VARIANTS)
-    return VariantMix(images, tuple(variants.for_training(images)), augment.variants, config.train.seed, weights)
+    shift = augment.shift * IMAGE_SHAPE[0] if augment.shifts_whole_pixels else 0.0
+    return EpochImages(images, built, augment.variants, config.train.seed, weights, shift)
 
 
 def finite_loss(log_epoch: EpochListener, check_tracking: Callable[[], None]) -> EpochListener:
