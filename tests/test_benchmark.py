@@ -69,3 +69,26 @@ def test_benchmark_sweep_and_cnn_sections(tmp_path: Path, mnist_mirror: Path) ->
     assert re.search(variants + r"\| (0\.\d{4} \| ){4}0\.\d{4} \|", text), "the seeds' accuracy on each variant"
     assert re.search(r"as an ensemble \(their test probabilities averaged\): test accuracy \*\*0\.\d{4}\*\*", text)
     assert "](benchmarks-cnn.png)" in text and (tmp_path / "benchmarks-cnn.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("experiment", "target"),
+    [
+        ("cnn", "Target: test accuracy >= 0.995 with <= 60 s of training, on the median: **pass**."),
+        ("best", "Target: test accuracy >= 0.996 with <= 1200 s of training, on the median: **fail**."),
+        ("wide", "No target is set for this experiment."),
+    ],
+)
+def test_each_experiment_is_held_to_its_own_targets(
+    experiment: str, target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from sections import cnn
+
+    variants = [{"lowres": 0.97, "thick": 0.99, "thin": 0.99, "rotated": 0.99, "shifted": 0.99}] * 3
+    rows = [(1, 50.0, 0.9951), (2, 55.0, 0.9955), (3, 58.0, 0.9953)]  # the medians: 55 s, 0.9953
+    result = cnn.Cnn(experiment, [f"+experiment={experiment}"], rows, 0.996, variants)
+    cnn.plot(result, tmp_path / "picture.png")
+    text = "\n".join(cnn.render(result, tmp_path / "picture.png", reference_s=15.0))
+    assert target in text
+    assert ("**3.67x** the reference script's whole run" in text) == (experiment == "cnn")

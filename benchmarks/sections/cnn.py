@@ -19,12 +19,22 @@ from mnist_pipeline.stages.ensemble import ensemble_accuracy  # what `mnist-pipe
 
 SEEDS = (1, 2, 3)
 STAGES = ("preprocess", "train", "evaluate")
-TARGET_ACCURACY = 0.995
-TARGET_TRAINING_S = 60.0
-# The same target relative to the machine: 60 s was about 5x the reference script's whole run
-# where the target was set, so on another machine the training is held to 5x that run.
-TARGET_REFERENCE_RATIO = 5.0
 TARGET_VARIANT_ACCURACY = 0.97  # on each of the evaluate stage's test-set variants
+
+
+@dataclass(frozen=True)
+class Target:
+    accuracy: float  # test accuracy, median over the seeds, at least
+    training_s: float  # training seconds, median over the seeds, at most
+    reference_ratio: float | None = None  # the same time target against this machine's reference script
+
+
+TARGETS = {
+    # 60 s was about 5x the reference script's whole run where the target was set, so on
+    # another machine the training is also held to 5x that run.
+    "cnn": Target(accuracy=0.995, training_s=60.0, reference_ratio=5.0),
+    "best": Target(accuracy=0.996, training_s=20 * 60.0),
+}
 
 
 @dataclass
@@ -65,17 +75,21 @@ def plot(result: Cnn, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = result.rows
+    rows, target = result.rows, TARGETS.get(result.experiment)
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.scatter([r[1] for r in rows], [r[2] for r in rows], color="tab:blue", zorder=3)
     for seed, seconds, accuracy in rows:
         axes.annotate(f"seed {seed}", (seconds, accuracy), textcoords="offset points", xytext=(5, 5))
-    axes.axhline(TARGET_ACCURACY, color="tab:green", linestyle="--", label=f"target accuracy {TARGET_ACCURACY}")
-    axes.axvline(TARGET_TRAINING_S, color="tab:red", linestyle="--", label=f"target training {TARGET_TRAINING_S:.0f} s")
+    if target is not None:
+        axes.axhline(target.accuracy, color="tab:green", linestyle="--", label=f"target accuracy {target.accuracy}")
+        axes.axvline(
+            target.training_s, color="tab:red", linestyle="--", label=f"target training {target.training_s:.0f} s"
+        )
     axes.set_xlabel("training seconds (fit)")
     axes.set_ylabel("test accuracy")
     axes.set_title(f"+experiment={result.experiment}: accuracy against training time")
-    axes.legend(loc="lower right")
+    if target is not None:
+        axes.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -83,10 +97,9 @@ def plot(result: Cnn, path: Path) -> None:
 
 def render(result: Cnn, picture: Path, reference_s: float | None = None) -> list[str]:
     """`reference_s`: the reference script's median wall in this run (the pipeline section), if measured."""
-    rows = result.rows
+    rows, target = result.rows, TARGETS.get(result.experiment)
     seconds = [r[1] for r in rows]
     accuracy = [r[2] for r in rows]
-    ok = statistics.median(accuracy) >= TARGET_ACCURACY and statistics.median(seconds) <= TARGET_TRAINING_S
     return [
         f"## Time to accuracy: `+experiment={result.experiment}`",
         "",
@@ -99,10 +112,10 @@ def render(result: Cnn, picture: Path, reference_s: float | None = None) -> list
         *(f"| {seed} | {s:.2f} | {a:.4f} |" for seed, s, a in rows),
         f"| **median (min-max)** | **{spread(seconds)}** | **{spread(accuracy, 4)}** |",
         "",
-        f"Target: test accuracy >= {TARGET_ACCURACY} with <= {TARGET_TRAINING_S:.0f} s of training, on the "
-        f"median: {verdict(ok)}. No epoch times are recorded, so the picture has one point per seed.",
+        f"{target_line(target, statistics.median(accuracy), statistics.median(seconds))} No epoch times are "
+        "recorded, so the picture has one point per seed.",
         "",
-        *relative_lines(statistics.median(accuracy), statistics.median(seconds), reference_s),
+        *relative_lines(target, statistics.median(accuracy), statistics.median(seconds), reference_s),
         f"The {len(rows)} runs as an ensemble (their test probabilities averaged): test accuracy "
         f"**{result.ensemble_accuracy:.4f}**.",
         "",
@@ -112,16 +125,26 @@ def render(result: Cnn, picture: Path, reference_s: float | None = None) -> list
     ]
 
 
-def relative_lines(accuracy: float, seconds: float, reference_s: float | None) -> list[str]:
+def target_line(target: Target | None, accuracy: float, seconds: float) -> str:
+    if target is None:
+        return "No target is set for this experiment."
+    ok = accuracy >= target.accuracy and seconds <= target.training_s
+    return (
+        f"Target: test accuracy >= {target.accuracy} with <= {target.training_s:.0f} s of training, on the "
+        f"median: {verdict(ok)}."
+    )
+
+
+def relative_lines(target: Target | None, accuracy: float, seconds: float, reference_s: float | None) -> list[str]:
     """The time target against this machine's reference script (the pipeline section's)."""
-    if reference_s is None:
+    if reference_s is None or target is None or target.reference_ratio is None:
         return []
     ratio = seconds / reference_s
-    ok = accuracy >= TARGET_ACCURACY and ratio <= TARGET_REFERENCE_RATIO
+    ok = accuracy >= target.accuracy and ratio <= target.reference_ratio
     return [
         f"Against this machine: the median training is **{ratio:.2f}x** the reference script's whole run "
-        f"({reference_s:.2f} s, median, in this benchmark); target >= {TARGET_ACCURACY} with <= "
-        f"{TARGET_REFERENCE_RATIO:.0f}x: {verdict(ok)}.",
+        f"({reference_s:.2f} s, median, in this benchmark); target >= {target.accuracy} with <= "
+        f"{target.reference_ratio:.0f}x: {verdict(ok)}.",
         "",
     ]
 
