@@ -5,6 +5,7 @@ the stage script's own imports; a folder dep stands for every module in it."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from mnist_pipeline.config import TrainConfig
 
 PACKAGE = "mnist_pipeline"
 SOURCE = Path("src") / PACKAGE
@@ -50,3 +52,13 @@ def test_each_stage_lists_exactly_the_modules_it_runs(stage: str, graph: grimp.I
     missing = sorted(f for f in run if f not in files and not any(f.startswith(f"{d}/") for d in folders))
     assert not missing, f"{stage} runs these modules, but dvc.yaml does not list them: {missing}"
     assert not files - run, f"{stage} lists modules it does not run: {sorted(files - run)}"
+
+
+def test_the_train_stage_reruns_for_every_train_key_that_can_change_the_weights() -> None:
+    """Every `train` key but the loop's speed knobs, which give the same weights bit for bit
+    (tests/learn/test_fused_loop.py), is a param of the train stage: a new value trains anew.
+    The thread counts are among them: on some CPUs they change the order of float sums."""
+    speed_only = {"train.loop", "train.steps_per_execution"}
+    keys = {f"train.{field.name}" for field in dataclasses.fields(TrainConfig)}
+    assert keys - speed_only <= set(STAGES["train"]["params"])
+    assert not speed_only & set(STAGES["train"]["params"])

@@ -222,10 +222,10 @@ def test_diverging_training_fails_its_run_with_the_fix(workspace: RepoCopy) -> N
     [
         (b"not a numpy file", "models/test_probabilities.npy is missing or unreadable"),
         (np.full((10, 10), 0.1, np.float32), "models/test_probabilities.npy does not fit the test set"),
-        # A model folder from a train stage older than the ONNX export: the variants cannot be scored.
-        (np.full((10_000, 10), 0.1, np.float32), "models/model.onnx is missing"),
+        # A model folder from a train stage that did not yet score the test set's variants.
+        (np.full((10_000, 10), 0.1, np.float32), "models/variant_probabilities.npz is missing or unreadable"),
     ],
-    ids=["unreadable", "wrong shape", "no ONNX export"],
+    ids=["unreadable", "wrong shape", "no variant probabilities"],
 )
 def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
     workspace: RepoCopy, probabilities: object, message: str

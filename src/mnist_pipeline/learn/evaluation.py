@@ -45,6 +45,11 @@ def per_class_accuracy(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The share of images whose most probable class is their label (digits), as Keras counts it."""
+    return float(np.mean(probabilities.argmax(axis=1) == labels))
+
+
 def evaluate(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> Evaluation:
     """Accuracy as Keras counts it (argmax match) and its categorical cross-entropy."""
     if probabilities.shape != one_hot_labels.shape:
@@ -54,7 +59,7 @@ def evaluate(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> Evaluatio
     true_probability = np.clip(normalised[np.arange(len(actual)), actual], _EPSILON, 1.0 - _EPSILON)
     return Evaluation(
         test_loss=float(np.mean(-np.log(true_probability))),
-        test_accuracy=float(np.mean(actual == predicted)),
+        test_accuracy=accuracy(probabilities, actual),
         per_class_accuracy=per_class_accuracy(actual, predicted),
         actual=actual,
         predicted=predicted,

@@ -1,10 +1,12 @@
 """Side work in a child process, on the machine's other core, beside a stage's own work.
 
 The stages draw their pictures there: evaluate while it imports MLflow and opens the run
-(about 1.7 s of Python), train while it scores the test set and saves the model. The child
-starts when the stage does and imports matplotlib straight away, so that when the task
-arrives only the drawing is left. It is forked where that is safe (POSIX, before TensorFlow
-or MLflow start threads), else spawned; either way the task and its arguments are pickled.
+(about 1.7 s of Python), train while it scores the test set and saves the model; before that,
+train builds the test set's variants there while it imports TensorFlow. The child starts when
+the stage does and imports matplotlib straight away, so that when the drawing arrives only the
+drawing is left; it runs its tasks one after another, in the order given. It is forked where
+that is safe (POSIX, before TensorFlow or MLflow start threads), else spawned; either way each
+task and its arguments are pickled.
 
 The child dies with the stage, however the stage ends (children.py): a stage that fails or
 is interrupted terminates it at once; one that is killed takes it along.
@@ -32,10 +34,30 @@ def start_method() -> str:
     return "fork" if safe else "spawn"
 
 
+class SideTask:
+    """A task given to a `SideProcess`: `wait()` for what it returned."""
+
+    def __init__(self, what: str, future: Future[Any]) -> None:
+        self._what = what
+        self._future = future
+
+    def wait(self) -> Any:
+        """Block until the task is done and return what it returned; its failure becomes a
+        one-line `PipelineError` (a full disk is raised as it is, for the stage to say where; a
+        `PipelineError` as it is, for its message names the fix)."""
+        with phase("side_process_wait"):
+            error = self._future.exception()
+        if error is not None and (is_disk_full(error) or isinstance(error, PipelineError)):
+            raise error  # the disk's fault, named by the stage (full_disk.py), or the task's own word
+        if error is not None:
+            raise PipelineError(f"{self._what} failed: {one_line(error, 300)}")
+        return self._future.result()
+
+
 class SideProcess:
     """One child process, started at once and warmed up by `warm_up` (its imports), that runs
-    one task given later; none when not `needed`. Leaving the block normally waits for the
-    child to finish and exit; leaving it on an exception terminates the child."""
+    the tasks given later one after another; none when not `needed`. Leaving the block normally
+    waits for the child to finish and exit; leaving it on an exception terminates the child."""
 
     def __init__(self, warm_up: Callable[[], object], needed: bool = True) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -43,28 +65,12 @@ class SideProcess:
             context = multiprocessing.get_context(start_method())
             self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=quiet_child, initargs=(os.getpid(),))
             self._pool.submit(warm_up)  # starts the child now
-        self._task: Future[Any] | None = None
-        self._what = ""
 
-    def start(self, what: str, task: Callable[..., object], *args: Any) -> None:
-        """Run `task(*args)` in the child; `what` names it in an error."""
+    def start(self, what: str, task: Callable[..., object], *args: Any) -> SideTask:
+        """Run `task(*args)` in the child, once the tasks given before are done; `what` names it in an error."""
         if self._pool is None:
             raise RuntimeError("this SideProcess was created as not needed")
-        self._what, self._task = what, self._pool.submit(task, *args)
-
-    def wait(self) -> Any:
-        """Block until the task is done and return what it returned (None if none was started);
-        its failure becomes a one-line `PipelineError` (a full disk is raised as it is, for the
-        stage to say where; a `PipelineError` as it is, for its message names the fix)."""
-        if self._task is None:
-            return None
-        with phase("side_process_wait"):
-            error = self._task.exception()
-        if error is not None and (is_disk_full(error) or isinstance(error, PipelineError)):
-            raise error  # the disk's fault, named by the stage (full_disk.py), or the task's own word
-        if error is not None:
-            raise PipelineError(f"{self._what} failed: {one_line(error, 300)}")
-        return self._task.result()
+        return SideTask(what, self._pool.submit(task, *args))
 
     def __enter__(self) -> SideProcess:
         return self

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_pipeline.learn.evaluation import accuracy
 from mnist_pipeline.plumbing.children import cores, map_in_forked_workers
 from mnist_pipeline.predict.imageprep import to_mnist
 from mnist_pipeline.predict.runtimes import Classifier, probabilities_of
@@ -44,10 +45,7 @@ SEED = 13  # one generator, drawn in image order: image i gets the same angle an
 def accuracies(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """The share of each variant of `images` (see `build`) that `classifier` reads as `labels`
     (digits), by name."""
-    return {
-        name: float(np.mean(probabilities_of(classifier, variant).argmax(axis=1) == labels))
-        for name, variant in build(images).items()
-    }
+    return {name: accuracy(probabilities_of(classifier, variant), labels) for name, variant in build(images).items()}
 
 
 def build(images: np.ndarray) -> dict[str, np.ndarray]:
