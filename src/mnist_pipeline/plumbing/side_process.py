@@ -9,7 +9,11 @@ that is safe (POSIX, before TensorFlow or MLflow start threads), else spawned; e
 task and its arguments are pickled.
 
 The child dies with the stage, however the stage ends (children.py): a stage that fails or
-is interrupted terminates it at once; one that is killed takes it along.
+is interrupted terminates it at once; one that is killed takes it along. A process that runs
+job after job (a sweep's) calls `keep_between_blocks()`: the child then outlives its block and
+the next block takes it over, warm, instead of starting one of its own (with TensorFlow's
+threads running, a new child is spawned: a fresh interpreter and its imports, about a second
+of CPU, twice a job).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_for
+from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +32,17 @@ from mnist_pipeline.plumbing.children import quiet_child
 from mnist_pipeline.plumbing.errors import PipelineError, one_line
 from mnist_pipeline.plumbing.full_disk import is_disk_full
 from mnist_pipeline.plumbing.profiling import phase
+
+_keeping = False  # keep_between_blocks() was called: a block's child outlives it
+_kept: ProcessPoolExecutor | None = None  # the child the last block left, for the next one
+
+
+def keep_between_blocks() -> None:
+    """From now on, a `SideProcess` block that ends normally leaves its child running, and the
+    next block takes it over. The child still dies with this process (children.py), and
+    Python's exit shuts it down."""
+    global _keeping
+    _keeping = True
 
 
 def start_method() -> str:
@@ -60,17 +77,29 @@ class SideProcess:
     waits for the child to finish and exit; leaving it on an exception terminates the child."""
 
     def __init__(self, warm_up: Callable[[], object], needed: bool = True) -> None:
+        global _kept
         self._pool: ProcessPoolExecutor | None = None
-        if needed:
-            context = multiprocessing.get_context(start_method())
-            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=quiet_child, initargs=(os.getpid(),))
-            self._pool.submit(warm_up)  # starts the child now
+        self._tasks: list[Future[Any]] = []
+        if not needed:
+            return
+        pool, _kept = _kept, None
+        if pool is not None:
+            try:
+                self._tasks.append(pool.submit(warm_up))  # a no-op but for what the last block did not import
+                self._pool = pool
+                return
+            except BrokenProcessPool:  # the kept child died (killed, out of memory): start another
+                pass
+        context = multiprocessing.get_context(start_method())
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=quiet_child, initargs=(os.getpid(),))
+        self._tasks.append(self._pool.submit(warm_up))  # starts the child now
 
     def start(self, what: str, task: Callable[..., object], *args: Any) -> SideTask:
         """Run `task(*args)` in the child, once the tasks given before are done; `what` names it in an error."""
         if self._pool is None:
             raise RuntimeError("this SideProcess was created as not needed")
-        return SideTask(what, self._pool.submit(task, *args))
+        self._tasks.append(self._pool.submit(task, *args))
+        return SideTask(what, self._tasks[-1])
 
     def __enter__(self) -> SideProcess:
         return self
@@ -78,10 +107,15 @@ class SideProcess:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        global _kept
         if self._pool is None:
             return
         if exc_type is not None:
             _terminate_workers(self._pool)
+        elif _keeping:
+            wait_for(self._tasks)  # what the block gave the child is done; the child waits for the next block
+            _kept = self._pool
+            return
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

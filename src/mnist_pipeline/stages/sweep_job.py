@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline.config import PipelineConfig, load_params
+from mnist_pipeline.plumbing import side_process
 from mnist_pipeline.plumbing.children import tied_to_this_process
 from mnist_pipeline.plumbing.errors import ConfigError, PipelineError
 from mnist_pipeline.plumbing.files import atomic_file, exclusive_lock
@@ -107,6 +108,7 @@ def run_job(config: PipelineConfig, workspace: Workspace, job_dir: Path, metric:
     """Train and evaluate one job into its folder; returns `metric` (last logged value) for the sweeper."""
     from mnist_pipeline.tracking import store
 
+    side_process.keep_between_blocks()  # train's picture child draws evaluate's, and the next job's
     ticket = read_ticket(job_dir)
     if ticket is None:  # no sweep callback: nothing was prepared for this job
         shared = prepare_data(config, workspace)
