@@ -14,17 +14,15 @@ every line of it that is not one of those INFO notices is written to stderr afte
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import logging
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from types import ModuleType
+
+from mnist_pipeline.plumbing.import_hooks import OnFirstImport
 
 VERBOSE_ENV = "MNIST_PIPELINE_VERBOSE"
 # TensorFlow's C++ logging: 0 everything, 1 no INFO (oneDNN, cpu_feature_guard), 2 no WARNING.
@@ -80,45 +78,8 @@ def start_up_notices_hidden() -> Iterator[None]:
                 os.write(2, kept.encode())
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """TensorFlow's own loader, run with its start-up notices hidden."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        module.__loader__ = self._loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._loader
-        with start_up_notices_hidden():
-            self._loader.exec_module(module)
-
-
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` once, as Python would, and hands back its spec with `_QuietLoader`."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "tensorflow":
-            return None
-        _remove_import_hook()
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
-        return spec
-
-
-_HOOK = _QuietTensorFlowImport()
+_HOOK = OnFirstImport("tensorflow", start_up_notices_hidden)  # whoever imports it first
 _LEVEL_SET_HERE: list[bool] = []  # whether `quiet_native_logs` set the C++ level (not the user)
-
-
-def _remove_import_hook() -> None:
-    if _HOOK in sys.meta_path:
-        sys.meta_path.remove(_HOOK)
 
 
 def quiet_native_logs() -> None:
@@ -138,8 +99,7 @@ def quiet_native_logs() -> None:
         tensorflow_logger.addFilter(_not_retracing)
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    if "tensorflow" not in sys.modules and _HOOK not in sys.meta_path:
-        sys.meta_path.insert(0, _HOOK)
+    _HOOK.install()
 
 
 def be_verbose() -> None:
@@ -152,4 +112,4 @@ def be_verbose() -> None:
     logging.getLogger("tensorflow").removeFilter(_not_retracing)
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET)
-    _remove_import_hook()
+    _HOOK.remove()
