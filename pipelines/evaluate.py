@@ -28,6 +28,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         workspace,
         figures_dir=args.reports / EVALUATE_FIGURES,
         per_class_file=args.reports / PER_CLASS_FILE,
+        variants_dir=args.variants,
         robustness_file=args.reports / ROBUSTNESS_FILE,
         report=True,
     )
@@ -37,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="folder with the processed splits")
     parser.add_argument("--model", type=Path, required=True, help="folder written by the train stage")
+    parser.add_argument("--variants", type=Path, required=True, help="folder written by the variants stage")
     parser.add_argument(
         "--reports",
         type=Path,

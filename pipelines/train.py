@@ -19,7 +19,6 @@ def train(args: argparse.Namespace) -> str:
         workspace,
         figures_dir=args.figures,
         params_file=workspace.params_file,
-        score_variants=True,  # the evaluate stage's robustness accuracies
     )
 
 

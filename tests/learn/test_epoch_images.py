@@ -128,13 +128,14 @@ def test_a_cnn_trained_with_variants_reads_lowres_and_thin_digits_better(process
 
     train, val = load_split(processed, "train"), load_split(processed, "val")
     test_images, test_labels = (part[:2000] for part in load_raw(raw_dir, "test"))
+    test_variants = variants.build(test_images)
     scores = {}
     for share in (0.0, 0.3):
         overrides = ["+experiment=cnn", "train.epochs=2", f"model.augment.variants={share}"]
         config = validate(params.compose(Workspace(REPO), overrides))
         drawn = epoch_images(config, load_stored_split(processed, "train").images)  # as the train stage builds it
         model, _ = fit(config.model, config.train, train, val, verbose=0, epoch_data=drawn)
-        scores[share] = variants.accuracies(KerasClassifier(model), test_images, test_labels)
+        scores[share] = variants.accuracies(KerasClassifier(model), test_variants, test_labels)
     without, with_variants = scores[0.0], scores[0.3]
     assert with_variants["lowres"] > without["lowres"] + 0.1, scores
     assert with_variants["thin"] > without["thin"], scores

@@ -91,13 +91,15 @@ def test_a_tracked_run_on_a_full_store_is_one_line_without_mlflow_tracebacks(
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path, raw_dir: Path) -> Path:
-    """A repository copy that trains 1 epoch on 1,000 images, its data preprocessed."""
+    """A repository copy that trains 1 epoch on 1,000 images, its data preprocessed (the test
+    set's variants too)."""
     path = copy_repo(tmp_path_factory.mktemp("repo"))
     set_conf(path, "data/mnist.yaml", subset=1000)
     set_conf(path, "train/default.yaml", epochs=1)
     env = pipeline_env(mnist_mirror)
     run(["mnist-pipeline", "params"], path, env)
-    run([sys.executable, "pipelines/preprocess.py", "--raw", str(raw_dir), "--out", "data/processed"], path, env)
+    preprocess = ["pipelines/preprocess.py", "--raw", str(raw_dir), "--out", "data/processed"]
+    run([sys.executable, *preprocess, "--variants", "data/variants"], path, env)
     return path
 
 

@@ -217,18 +217,28 @@ def test_diverging_training_fails_its_run_with_the_fix(workspace: RepoCopy) -> N
     assert workspace.leftovers() == []
 
 
+RETRAIN, REBUILD_VARIANTS = "rerun `dvc repro train`", "run `dvc repro preprocess`"
+
+
 @pytest.mark.parametrize(
-    ("probabilities", "message"),
+    ("probabilities", "onnx", "message", "fix"),
     [
-        (b"not a numpy file", "models/test_probabilities.npy is missing or unreadable"),
-        (np.full((10, 10), 0.1, np.float32), "models/test_probabilities.npy does not fit the test set"),
-        # A model folder from a train stage that did not yet score the test set's variants.
-        (np.full((10_000, 10), 0.1, np.float32), "models/variant_probabilities.npz is missing or unreadable"),
+        (b"not a numpy file", False, "models/test_probabilities.npy is missing or unreadable", RETRAIN),
+        (np.full((10, 10), 0.1, np.float32), False, "models/test_probabilities.npy does not fit the test set", RETRAIN),
+        # A model folder from a train stage older than the ONNX export: the variants cannot be scored.
+        (np.full((10_000, 10), 0.1, np.float32), False, "models/model.onnx is missing", RETRAIN),
+        # The model is fine, but one of the preprocess stage's variants is gone.
+        (
+            np.full((10_000, 10), 0.1, np.float32),
+            True,
+            "data/variants/lowres.npy is missing or unreadable",
+            REBUILD_VARIANTS,
+        ),
     ],
-    ids=["unreadable", "wrong shape", "no variant probabilities"],
+    ids=["unreadable", "wrong shape", "no ONNX export", "no variants"],
 )
 def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
-    workspace: RepoCopy, probabilities: object, message: str
+    workspace: RepoCopy, probabilities: object, onnx: bool, message: str, fix: str
 ) -> None:
     """Checked before the run is reopened: the finished training run is left as it was."""
     with store.pipeline_run(TrackingConfig(uri=None, experiment="mnist"), Workspace(workspace.path)) as trained:
@@ -239,10 +249,18 @@ def test_bad_model_outputs_fail_evaluation_and_write_no_metrics(
         (models / "test_probabilities.npy").write_bytes(probabilities)
     else:
         np.save(models / "test_probabilities.npy", probabilities)
-    done = run(EVALUATE, workspace.path, workspace.env, check=False)
+    lowres = workspace.path / "data/variants/lowres.npy"
+    if onnx:
+        (models / "model.onnx").write_bytes(b"not scored: a variant is missing first")
+        lowres.rename(lowres.with_suffix(".kept"))
+    try:
+        done = run(EVALUATE, workspace.path, workspace.env, check=False)
+    finally:
+        if onnx:
+            lowres.with_suffix(".kept").rename(lowres)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: {message}") and last.endswith("rerun `dvc repro train`")
+    assert last.startswith(f"error: {message}") and last.endswith(fix)
     stored = workspace.client.get_run(trained.run_id)
     assert stored.info.status == "FINISHED" and "test_accuracy" not in stored.data.metrics
     assert store.END_REASON_TAG not in stored.data.tags

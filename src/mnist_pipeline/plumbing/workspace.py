@@ -35,9 +35,6 @@ MODEL_FILE = "model.keras"
 # The same model for ONNX Runtime (learn/onnx_export.py): what `mnist-pipeline predict` runs by default.
 ONNX_FILE = "model.onnx"
 PROBABILITIES_FILE = "test_probabilities.npy"
-# ... and on each variant of the test set (predict/variants.py), one array per variant's name,
-# scored by the train stage for the evaluate stage's robustness accuracies.
-VARIANT_PROBABILITIES_FILE = "variant_probabilities.npz"
 # What the evaluate stage writes into its reports folder (dvc.yaml lists them as its outputs).
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"

@@ -9,15 +9,22 @@ model holds up on them (the evaluate stage's robustness accuracies).
 - `shifted`: moved by up to SHIFT pixels each way (a digit not centred by its centre of mass).
 
 Each is built with NumPy for the whole set at once (the lowres digits go through `to_mnist` one
-by one, as `predict` takes them), from fixed seeds: the same images every run.
+by one, as `predict` takes them, in forked workers), from fixed seeds: the same images every
+run. The preprocess stage builds them once per data (`save`, one `<name>.npy` each, kept by
+DVC) and the evaluate stage scores every trained model on them (`load`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from mnist_pipeline.data.preprocess import IMAGE_SHAPE
 from mnist_pipeline.learn.evaluation import accuracy
 from mnist_pipeline.plumbing.children import cores, map_in_forked_workers
+from mnist_pipeline.plumbing.errors import DataError
+from mnist_pipeline.plumbing.files import atomic_dir
 from mnist_pipeline.predict.imageprep import to_mnist
 from mnist_pipeline.predict.runtimes import Classifier, probabilities_of
 
@@ -42,10 +49,9 @@ LOWRES_PER_WORKER = 2000  # fewer images than this a worker are prepared here: a
 SEED = 13  # one generator, drawn in image order: image i gets the same angle and shift every run
 
 
-def accuracies(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """The share of each variant of `images` (see `build`) that `classifier` reads as `labels`
-    (digits), by name."""
-    return {name: accuracy(probabilities_of(classifier, variant), labels) for name, variant in build(images).items()}
+def accuracies(classifier: Classifier, built: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """The share of each variant (`build`, `load`) that `classifier` reads as `labels` (digits), by name."""
+    return {name: accuracy(probabilities_of(classifier, images), labels) for name, images in built.items()}
 
 
 def build(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -55,7 +61,7 @@ def build(images: np.ndarray) -> dict[str, np.ndarray]:
     steps = rng.integers(-ROTATION_STEPS, ROTATION_STEPS + 1, len(images))
     offsets = rng.integers(-SHIFT, SHIFT + 1, (len(images), 2))
     return {
-        "lowres": _prepared_lowres_of(images),
+        "lowres": _prepared_lowres_in_workers(images),
         "thick": _square_filter(images, np.maximum),
         "thin": _square_filter(images, np.minimum),
         "rotated": rotate(images, steps * (ROTATION / ROTATION_STEPS)),
@@ -66,11 +72,41 @@ def build(images: np.ndarray) -> dict[str, np.ndarray]:
 def for_training(images: np.ndarray) -> list[np.ndarray]:
     """The training images' variants named by config.TRAINING_VARIANTS, in its order, uint8
     (n, 28, 28) each, row for row: what `model.augment.variants` swaps in. Rotations and
-    shifts are the augmentation layers' job. The lowres digits, prepared one by one as
-    `predict` would, are most of the cost: split over forked workers, one per core."""
+    shifts are the augmentation layers' job."""
+    return [_prepared_lowres_in_workers(images), _square_filter(images, np.maximum), _square_filter(images, np.minimum)]
+
+
+def save(built: dict[str, np.ndarray], folder: Path) -> None:
+    """The variants (`build`) as `<name>.npy` files in `folder`, replacing it atomically."""
+    with atomic_dir(folder) as tmp:
+        for name, images in built.items():
+            np.save(tmp / f"{name}.npy", images)
+
+
+def load(folder: Path, count: int) -> dict[str, np.ndarray]:
+    """The variants `save` wrote into `folder`, each checked to hold `count` images like the test set's."""
+    fix = "run `dvc repro preprocess`"
+    built = {}
+    for name in VARIANTS:
+        path = folder / f"{name}.npy"
+        try:
+            images = np.load(path, mmap_mode="r")  # read as scored, a batch at a time
+        except (OSError, ValueError):
+            raise DataError(f"{path} is missing or unreadable; {fix}") from None
+        if images.dtype != np.uint8 or images.shape != (count, *IMAGE_SHAPE[:2]):
+            raise DataError(
+                f"{path} holds images {images.dtype}{images.shape}, not the test set's {count} uint8 "
+                f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images; {fix}"
+            )
+        built[name] = images
+    return built
+
+
+def _prepared_lowres_in_workers(images: np.ndarray) -> np.ndarray:
+    """The `lowres` variant of `images`; the digits, prepared one by one as `predict` would, are
+    most of the cost of the variants: split over forked workers, one per core."""
     chunks = np.array_split(images, max(1, min(cores(), len(images) // LOWRES_PER_WORKER)))
-    lowres_digits = np.concatenate(map_in_forked_workers(_prepared_lowres_of, chunks, len(chunks)))
-    return [lowres_digits, _square_filter(images, np.maximum), _square_filter(images, np.minimum)]
+    return np.concatenate(map_in_forked_workers(_prepared_lowres_of, chunks, len(chunks)))
 
 
 def _prepared_lowres_of(images: np.ndarray) -> np.ndarray:

@@ -1,32 +1,31 @@
 """The evaluate stage: test-set metrics from the probabilities the train stage saved, logged
 into the run that trained the model, which is then registered; and the model's accuracy on
-variants of the test set written unlike MNIST (predict/variants.py), from the probabilities
-the train stage saved for them too.
+variants of the test set written unlike MNIST (the preprocess stage's, predict/variants.py),
+scored with its ONNX export.
 
 Imports neither TensorFlow nor (until the metrics are computed) MLflow: the metrics are
-NumPy's, and the pictures are drawn in a side process while MLflow loads.
+NumPy's, and the variants are scored (ONNX Runtime) and the pictures drawn in a side process
+while MLflow loads.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import zipfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.lib.npyio import NpzFile
 
 from mnist_pipeline.config import PipelineConfig
 from mnist_pipeline.data.preprocess import NUM_CLASSES, load_stored_split, one_hot, scale_images
-from mnist_pipeline.learn.evaluation import accuracy, evaluate
+from mnist_pipeline.learn.evaluation import evaluate
 from mnist_pipeline.plumbing.errors import DataError
 from mnist_pipeline.plumbing.files import atomic_file, folder_digest, staged
 from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import PROBABILITIES_FILE, VARIANT_PROBABILITIES_FILE, Workspace
+from mnist_pipeline.plumbing.workspace import ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
 
 if TYPE_CHECKING:
@@ -46,6 +45,7 @@ def evaluate_stage(
     *,
     figures_dir: Path | None = None,
     per_class_file: Path | None = None,
+    variants_dir: Path | None = None,
     robustness_file: Path | None = None,
     run_id: str | None = None,
     register: bool = True,
@@ -55,14 +55,15 @@ def evaluate_stage(
     (`run_id`, else the run tagged with the model folder's digest) and, if `register`,
     registers the model (a sweep job passes `registry.register_sweep_jobs`); with `report`,
     prints the test metrics and where the MLflow UI shows the run (the stage's last lines, the
-    last `dvc repro` prints before its own). With `robustness_file`, the model's accuracy on
-    each variant of the test set (from the probabilities the train stage saved for them) goes
-    into that file, the run's `robust_accuracy_<variant>` metrics and (with `figures_dir`) a bar chart.
+    last `dvc repro` prints before its own). With `variants_dir` (the preprocess stage's variants)
+    and `robustness_file`, the model folder's ONNX export is scored on each variant of the test
+    set: the accuracies go into that file, the run's `robust_accuracy_<variant>` metrics and
+    (with `figures_dir`) a bar chart.
 
     Bad inputs fail before the run is reopened (it stays as training left it, without test
-    metrics). The pictures are drawn in a child process while MLflow starts
-    (plumbing/side_process.py). Like training, every output is moved into place last, once the
-    run is closed: a failure (a full disk included) leaves none behind.
+    metrics). The variants are scored and the pictures drawn in a child process while MLflow
+    starts (plumbing/side_process.py). Like training, every output is moved into place last,
+    once the run is closed: a failure (a full disk included) leaves none behind.
     """
     stored = load_stored_split(data_dir, "test")
     probabilities = load_probabilities(model_dir)
@@ -72,7 +73,17 @@ def evaluate_stage(
         raise DataError(
             f"{model_dir / PROBABILITIES_FILE} does not fit the test set ({exc}); rerun `dvc repro train`"
         ) from None
-    robustness = robustness_of(model_dir, result.actual) if robustness_file is not None else None
+    onnx_file = model_dir / ONNX_FILE
+    if robustness_file is not None:
+        if variants_dir is None:
+            raise ValueError("robustness_file needs variants_dir, the variants it is measured on")
+        if not onnx_file.is_file():
+            raise DataError(
+                f"{onnx_file} is missing (a model folder from before the ONNX export); rerun `dvc repro train`"
+            )
+        from mnist_pipeline.predict import variants
+
+        variants.load(variants_dir, len(stored.images))  # checked here, before the run is reopened
     from mnist_pipeline.learn import plots
     from mnist_pipeline.plumbing.side_process import SideProcess
 
@@ -84,19 +95,20 @@ def evaluate_stage(
     with (
         reporting_disk_full(*outputs, *workspace.working_places),
         ExitStack() as staging,  # each output moves into place once the run is closed
-        SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as side,
+        SideProcess(plots.import_matplotlib, needed=figures_dir is not None or robustness_file is not None) as side,
     ):
         scratch = {path: staging.enter_context(staged(path, workspace.scratch_dir)) for path in outputs}
-        drawing = (
+        side_task = (
             side.start(
-                "drawing the pictures",
-                draw,
+                "scoring the test-set variants and drawing the pictures",
+                score_and_draw,
                 result,
                 stored.images,  # uint8: a quarter of the bytes to pickle
-                scratch[figures_dir],
-                robustness,
+                onnx_file if robustness_file is not None else None,
+                variants_dir,
+                scratch[figures_dir] if figures_dir is not None else None,
             )
-            if figures_dir is not None
+            if figures_dir is not None or robustness_file is not None
             else None
         )
         with phase("import_mlflow"):
@@ -125,12 +137,12 @@ def evaluate_stage(
                     registered = registry.register(config.registry, config.tracking, workspace, run.run_id)
             if registered is not None:
                 run.set_tags({"registry.model": registered.model_name, "registry.version": registered.version})
+            robustness = side_task.wait() if side_task is not None else None
             if robustness is not None and robustness_file is not None:
                 run.log_metrics({f"{ROBUST_METRIC_PREFIX}{name}": acc for name, acc in robustness.items()})
                 write_json(robustness, scratch[robustness_file])
                 run.log_artifact(scratch[robustness_file], artifacts.REPORTS)
-            if drawing is not None and figures_dir is not None:
-                drawing.wait()
+            if figures_dir is not None:
                 run.log_artifacts(scratch[figures_dir], artifacts.FIGURES)
             write_predictions(result.actual, result.predicted, scratch[predictions_file])
             write_json(metrics, scratch[metrics_file])
@@ -147,36 +159,31 @@ def load_probabilities(model_dir: Path) -> np.ndarray:
         raise DataError(f"{model_dir / PROBABILITIES_FILE} is missing or unreadable: rerun `dvc repro train`") from None
 
 
-def robustness_of(model_dir: Path, labels: np.ndarray) -> dict[str, float]:
-    """The model's accuracy on each variant of the test set, by name, from the probabilities the
-    train stage saved for them (`VARIANT_PROBABILITIES_FILE`)."""
-    path = model_dir / VARIANT_PROBABILITIES_FILE
-    try:
-        saved = np.load(path)
-        if not isinstance(saved, NpzFile):  # a single array: not what the train stage writes
-            raise ValueError(path)
-        with saved:
-            scored = {name: saved[name] for name in saved.files}
-    except (OSError, ValueError, zipfile.BadZipFile):
-        raise DataError(
-            f"{path} is missing or unreadable (a model folder from before the variants were scored in "
-            "training); rerun `dvc repro train`"
-        ) from None
-    for name, probabilities in scored.items():
-        if probabilities.shape != (len(labels), NUM_CLASSES):
-            raise DataError(
-                f"{path} does not fit the test set ({name}: {probabilities.shape[0]} predictions for "
-                f"{len(labels)} test labels); rerun `dvc repro train`"
-            )
-    return {name: accuracy(probabilities, labels) for name, probabilities in scored.items()}
-
-
-def draw(result: Evaluation, images: np.ndarray, figures_dir: Path, robustness: dict[str, float] | None) -> None:
-    """The side process's task: the pictures of `result` on the test `images` (uint8, as stored)
-    in `figures_dir`, with a bar chart of the `robustness` accuracies if given."""
+def score_and_draw(
+    result: Evaluation,
+    images: np.ndarray,
+    onnx_file: Path | None,
+    variants_dir: Path | None,
+    figures_dir: Path | None,
+) -> dict[str, float] | None:
+    """The side process's task: with `onnx_file`, that model's accuracy on each variant of the
+    test images in `variants_dir` (returned); with `figures_dir`, the pictures of the test
+    `images` (uint8, as stored) there, with a bar chart of those accuracies."""
     from mnist_pipeline.learn import plots
 
-    plots.write_evaluation_figures(result, scale_images(images), figures_dir, robustness)
+    robustness = None
+    if onnx_file is not None and variants_dir is not None:
+        from mnist_pipeline.predict import variants
+        from mnist_pipeline.predict.runtimes import OnnxClassifier
+
+        try:
+            model = OnnxClassifier(onnx_file, threads=1)  # the other core is the stage's
+        except DataError:
+            raise DataError(f"{onnx_file} is not a model ONNX Runtime can load; rerun `dvc repro train`") from None
+        robustness = variants.accuracies(model, variants.load(variants_dir, len(images)), result.actual)
+    if figures_dir is not None:
+        plots.write_evaluation_figures(result, scale_images(images), figures_dir, robustness)
+    return robustness
 
 
 def run_of_model(config: PipelineConfig, workspace: Workspace, model_dir: Path) -> str:

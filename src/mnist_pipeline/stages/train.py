@@ -23,13 +23,7 @@ from mnist_pipeline.plumbing.files import atomic_dir, atomic_file, folder_digest
 from mnist_pipeline.plumbing.full_disk import reporting_disk_full
 from mnist_pipeline.plumbing.interrupts import raise_if_interrupted
 from mnist_pipeline.plumbing.profiling import phase
-from mnist_pipeline.plumbing.workspace import (
-    MODEL_FILE,
-    ONNX_FILE,
-    PROBABILITIES_FILE,
-    VARIANT_PROBABILITIES_FILE,
-    Workspace,
-)
+from mnist_pipeline.plumbing.workspace import MODEL_FILE, ONNX_FILE, PROBABILITIES_FILE, Workspace
 from mnist_pipeline.stages import artifacts
 from mnist_pipeline.tracking import identity, server
 
@@ -50,22 +44,17 @@ def train_stage(
     run_id: str | None = None,
     figures_dir: Path | None = None,
     params_file: Path | None = None,
-    score_variants: bool = False,
 ) -> str:
     """Fit the configured model, log it to a new MLflow run (or to `run_id`), and return the run's id.
 
-    While the model is in memory it also scores the test set (and, with `score_variants`, each
-    of its variants written unlike MNIST: predict/variants.py), so the evaluate stage needs
+    While the model is in memory it also scores the test set, so the evaluate stage needs
     neither TensorFlow nor a model reload; nothing from the test set feeds back into training.
-    The variants are built in the side process while TensorFlow loads, on the core that would
-    otherwise wait.
     Its outputs (the model folder, what DVC and the evaluate stage look for, the history and the
     figures) are moved into place last, so a failure or an interruption anywhere before (a full
     disk included) leaves none of them, and no model that looks valid.
     """
     from mnist_pipeline.learn import plots
     from mnist_pipeline.plumbing.side_process import SideProcess
-    from mnist_pipeline.predict import variants
     from mnist_pipeline.tracking.background import BackgroundRun
 
     # Bad data and a tracking server that is down fail here, before the slow imports and any training.
@@ -87,18 +76,13 @@ def train_stage(
         run_tags = identity.run_tags(workspace, data_dir, tags)
         return store.pipeline_run(config.tracking, workspace, run_id=run_id, run_name=name, tags=run_tags)
 
-    # The side process starts first: it can be forked while no thread runs yet.
+    # The drawing process starts first: it can be forked while no thread runs yet.
     figures = () if figures_dir is None else (figures_dir,)
     with (
         reporting_disk_full(model_dir, history_file, *figures, *workspace.working_places),
-        SideProcess(plots.import_matplotlib, needed=figures_dir is not None or score_variants) as side,
+        SideProcess(plots.import_matplotlib, needed=figures_dir is not None) as drawing,
         BackgroundRun(open_run) as background,
     ):
-        built = (
-            side.start("building the test set's variants", variants.build, stored["test"].images)
-            if score_variants
-            else None
-        )
         with phase("import_tensorflow"):
             from mnist_pipeline.learn.device import training_device
             from mnist_pipeline.learn.onnx_export import export_onnx
@@ -120,24 +104,21 @@ def train_stage(
             history_tmp = outputs.enter_context(staged(history_file, workspace.scratch_dir))
             if figures_dir is not None:
                 figures_tmp = outputs.enter_context(staged(figures_dir, workspace.scratch_dir))
-                drawing = side.start("drawing the training curves", plots.write_training_figures, history, figures_tmp)
+                drawn_curves = drawing.start(
+                    "drawing the training curves", plots.write_training_figures, history, figures_tmp
+                )
             probabilities = predict(model, test.x)
             save(model, tmp / MODEL_FILE)
             with phase("onnx_export"):
                 export_onnx(model, tmp / ONNX_FILE)
             np.save(tmp / PROBABILITIES_FILE, probabilities)
+            digest = folder_digest(tmp)
             run.log_keras_model(model, IMAGE_SHAPE, (NUM_CLASSES,))
             run.log_onnx_model(tmp / ONNX_FILE, IMAGE_SHAPE, (NUM_CLASSES,))
             write_history(history, history_tmp)
             run.log_artifact(history_tmp, artifacts.REPORTS)
-            if built is not None:  # while the MLflow thread logs the models
-                with phase("score_variants"):  # in one call: each call traces the model's inference anew
-                    images = built.wait()
-                    scored = np.split(predict(model, np.concatenate(list(images.values()))), len(images))
-                np.savez(tmp / VARIANT_PROBABILITIES_FILE, **dict(zip(images, scored, strict=True)))
-            digest = folder_digest(tmp)
             if figures_dir is not None:
-                drawing.wait()
+                drawn_curves.wait()
                 run.log_artifacts(figures_tmp, artifacts.FIGURES)
             # Last: a run with this tag has logged everything (evaluate.run_of_model relies on it).
             run.set_tags({artifacts.MODEL_DIGEST_TAG: digest})
