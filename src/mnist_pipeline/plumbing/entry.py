@@ -50,15 +50,22 @@ def exit_on_interrupt(task: Callable[[], T]) -> T:
         raise SystemExit(128 + signum) from None
 
 
+_profiled: list[str] = []  # the process's name, once its profile record is due at exit
+
+
 def run_or_exit(task: Callable[[], T]) -> T:
-    """`exit_on_interrupt`, and a `PipelineError` becomes one line and exit status 1."""
+    """`exit_on_interrupt`, and a `PipelineError` becomes one line and exit status 1.
+
+    The process's profile record is written as it exits: one record for the whole process,
+    however many tasks a command runs this way (the CLI finds the workspace, then works)."""
+    if not _profiled:
+        _profiled.append(Path(sys.argv[0]).stem)
+        atexit.register(write_profile, _profiled[0])
     try:
-        result = exit_on_interrupt(task)
+        return exit_on_interrupt(task)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    write_profile(Path(sys.argv[0]).stem)
-    return result
 
 
 def exit_without_teardown() -> NoReturn:
