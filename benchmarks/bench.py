@@ -49,7 +49,10 @@ NEED_PIPELINE = ("edit", "floor", "predict", "serve")  # measured on what the pi
 def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument(
-        "--runs", type=int, default=5, help="counted runs of each command, alternating (ratios are medians of these pairs)"
+        "--runs",
+        type=int,
+        default=5,
+        help="counted runs of each command, alternating (ratios are medians of these pairs)",
     )
     parser.add_argument("--warmup", type=int, default=1, help="uncounted rounds first")
     parser.add_argument("--subset", type=int, default=None, help="train on N images (smoke tests only)")
