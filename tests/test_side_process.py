@@ -59,3 +59,34 @@ def test_kept_the_next_block_takes_over_the_child_unless_its_block_failed() -> N
     assert first == second  # the evaluate stage's pictures in the child the train stage started
     assert third != second  # the failed block ended its child; the next block started another
     assert seen["alive"] == [False, False, True]  # the kept one ends with the process
+
+
+# A worker that is itself a multiprocessing child, as a joblib sweep's are: it keeps its side
+# child between jobs, then returns. Python 3.11 and 3.12 join a child's own children before
+# running the exit hooks that shut a pool down, so a kept child left to those would hang the
+# worker's exit, and the sweep with it.
+WORKER = """
+import multiprocessing, os
+from mnist_pipeline.plumbing import side_process
+
+def job():
+    side_process.keep_between_blocks()
+    for _ in range(2):
+        with side_process.SideProcess(int) as side:
+            side.start("pid", os.getpid).wait()
+
+if __name__ == "__main__":
+    worker = multiprocessing.get_context("spawn").Process(target=job)
+    worker.start()
+    worker.join(60)
+    print("ended" if worker.exitcode == 0 else f"still running: {worker.is_alive()}")
+    if worker.is_alive():
+        worker.kill()
+"""
+
+
+def test_a_worker_process_that_kept_its_child_still_ends(tmp_path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "ended"

@@ -19,6 +19,7 @@ of CPU, twice a job).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Callable
@@ -39,10 +40,22 @@ _kept: ProcessPoolExecutor | None = None  # the child the last block left, for t
 
 def keep_between_blocks() -> None:
     """From now on, a `SideProcess` block that ends normally leaves its child running, and the
-    next block takes it over. The child still dies with this process (children.py), and
-    Python's exit shuts it down."""
+    next block takes it over. The child still dies with this process (children.py), and this
+    process's exit shuts it down first: in a worker that is itself a multiprocessing child (a
+    joblib sweep's), Python 3.11 and 3.12 join every child before the pool's own shutdown, and
+    the kept child, waiting for its next task, would never end."""
     global _keeping
+    if not _keeping:
+        # Before the pool's queues are closed by their own exit hooks (priority 10), or they drop the goodbye.
+        multiprocessing.util.Finalize(None, _shut_down_kept, exitpriority=100)
     _keeping = True
+
+
+def _shut_down_kept() -> None:
+    global _kept
+    pool, _kept = _kept, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def start_method() -> str:
