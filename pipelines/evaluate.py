@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="folder with the processed splits")
     parser.add_argument("--model", type=Path, required=True, help="folder written by the train stage")
-    parser.add_argument("--variants", type=Path, required=True, help="folder written by the variants stage")
+    parser.add_argument("--variants", type=Path, required=True, help="folder of test-set variants (preprocess stage)")
     parser.add_argument(
         "--reports",
         type=Path,

@@ -50,7 +50,7 @@ def exit_on_interrupt(task: Callable[[], T]) -> T:
         raise SystemExit(128 + signum) from None
 
 
-_profiled: list[str] = []  # the process's name, once its profile record is due at exit
+_profile_due = False  # the process's profile record is registered to be written at exit
 
 
 def run_or_exit(task: Callable[[], T]) -> T:
@@ -58,9 +58,10 @@ def run_or_exit(task: Callable[[], T]) -> T:
 
     The process's profile record is written as it exits: one record for the whole process,
     however many tasks a command runs this way (the CLI finds the workspace, then works)."""
-    if not _profiled:
-        _profiled.append(Path(sys.argv[0]).stem)
-        atexit.register(write_profile, _profiled[0])
+    global _profile_due
+    if not _profile_due:
+        _profile_due = True
+        atexit.register(write_profile, Path(sys.argv[0]).stem)
     try:
         return exit_on_interrupt(task)
     except PipelineError as exc:
