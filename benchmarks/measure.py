@@ -134,6 +134,12 @@ def sweep_runs(clone: Path, env: dict[str, str]) -> dict[str, Any]:
     return from_store(clone, env)
 
 
+def run_epochs(clone: Path, env: dict[str, str]) -> list[dict[str, float]]:
+    """The newest run's epochs: `elapsed_seconds` (training seconds at each epoch's end) and
+    `val_accuracy`, from the clone's MLflow store."""
+    return from_store(clone, env, "--epochs")  # type: ignore[return-value]
+
+
 def spread(values: list[float], digits: int = 2) -> str:
     """Median (min-max)."""
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"

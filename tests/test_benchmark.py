@@ -68,6 +68,8 @@ def test_benchmark_sweep_and_cnn_sections(tmp_path: Path, mnist_mirror: Path) ->
     variants = r"\| lowres \| thick \| thin \| rotated \| shifted \|\n\| (--- \| ){4}--- \|\n"
     assert re.search(variants + r"\| (0\.\d{4} \| ){4}0\.\d{4} \|", text), "the seeds' accuracy on each variant"
     assert re.search(r"as an ensemble \(their test probabilities averaged\): test accuracy \*\*0\.\d{4}\*\*", text)
+    # the curve: the one epoch's training seconds (from the run's MLflow metrics) and validation accuracy
+    assert re.search(r"\| 1 \| (?!0\.00 )[\d.]+ \([\d.]+-[\d.]+\) \| 0\.\d{4} \(0\.\d{4}-0\.\d{4}\) \|", text)
     assert "](benchmarks-cnn.png)" in text and (tmp_path / "benchmarks-cnn.png").stat().st_size > 1000
 
 
@@ -87,8 +89,13 @@ def test_each_experiment_is_held_to_its_own_targets(
 
     variants = [{"lowres": 0.97, "thick": 0.99, "thin": 0.99, "rotated": 0.99, "shifted": 0.99}] * 3
     rows = [(1, 50.0, 0.9951), (2, 55.0, 0.9955), (3, 58.0, 0.9953)]  # the medians: 55 s, 0.9953
-    result = cnn.Cnn(experiment, [f"+experiment={experiment}"], rows, 0.996, variants)
+    epochs = [
+        [{"elapsed_seconds": s / 2, "val_accuracy": 0.99}, {"elapsed_seconds": s, "val_accuracy": a}]
+        for _, s, a in rows
+    ]
+    result = cnn.Cnn(experiment, [f"+experiment={experiment}"], rows, 0.996, variants, epochs)
     cnn.plot(result, tmp_path / "picture.png")
     text = "\n".join(cnn.render(result, tmp_path / "picture.png", reference_s=15.0))
     assert target in text
     assert ("**3.67x** the reference script's whole run" in text) == (experiment == "cnn")
+    assert "| 2 | 55.00 (50.00-58.00) | 0.9953 (0.9951-0.9955) |" in text  # the curve's last epoch, over the seeds

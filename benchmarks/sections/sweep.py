@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from measure import Bench, Measure, measured, sweep_runs, verdict
+from mnist_pipeline.stages.train import TRAIN_SECONDS
 
 GRID = "model.units=64,128,256 train.epochs=5,10"
 QUICK_GRID = "model.units=32,64"  # two jobs, at the clone's (--quick) epochs
@@ -40,7 +41,7 @@ class SweepRun:
         return self.runs["jobs"]
 
     def training_s(self) -> float:
-        return sum(job["metrics"].get("train_seconds", 0.0) for job in self.jobs)
+        return sum(job["metrics"].get(TRAIN_SECONDS, 0.0) for job in self.jobs)
 
     def phases(self) -> dict[str, float]:
         records = [r for r in self.measure.profile if r["stage"] == "sweep"]
@@ -67,7 +68,7 @@ def _job_rows(sweep: SweepRun) -> list[str]:
     for number, job in enumerate(jobs):
         swept = ", ".join(f"{k}={v}" for k, v in sorted(job["params"].items()) if k in ("model.units", "train.epochs"))
         run_s = job["end_s"] - job["start_s"]
-        train_s = job["metrics"].get("train_seconds", 0.0)
+        train_s = job["metrics"].get(TRAIN_SECONDS, 0.0)
         rows.append(f"| job {number} ({swept}) | {run_s:.2f} | {train_s:.2f} | {run_s - train_s:.2f} |")
     if not jobs:
         return rows

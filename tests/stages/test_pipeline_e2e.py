@@ -200,7 +200,12 @@ def test_changing_epochs_reruns_train_and_evaluate_only(repo: Pipeline, two_runs
     assert ran_stages(two_runs) == ["check_params", "train", "evaluate"]
     runs = training_runs(repo.path)
     assert [r.data.params["train.epochs"] for r in runs] == ["2", "1"]
-    assert len(store(repo.path).get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2
+    client = store(repo.path)
+    assert len(client.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 2
+    # Each epoch's end, in training seconds: the run's accuracy against training time.
+    elapsed = sorted(client.get_metric_history(runs[0].info.run_id, "elapsed_seconds"), key=lambda m: m.step)
+    assert [m.step for m in elapsed] == [0, 1]
+    assert 0 < elapsed[0].value < elapsed[1].value <= runs[0].data.metrics["train_seconds"]
 
 
 def test_the_better_run_is_champion_and_loads_by_alias(
