@@ -210,6 +210,7 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Iterat
                 "data.subset_strategy=stratified",
                 "train.epochs=3",
                 "train.batch_size=64",
+                "train.onednn=null",  # the test process's TensorFlow, loaded once (learn/onednn.py)
                 f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
                 "tracking.experiment=test",
             ],

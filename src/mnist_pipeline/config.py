@@ -164,6 +164,7 @@ class TrainConfig:
     steps_per_execution: int
     intra_op_threads: int
     inter_op_threads: int
+    onednn: Optional[bool]  # noqa: UP045 (OmegaConf needs typing.Optional); null: TensorFlow's choice (learn/onednn.py)
 
     def __post_init__(self) -> None:
         _require_choice("train.optimizer", self.optimizer, OPTIMIZERS)

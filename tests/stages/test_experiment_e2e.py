@@ -20,7 +20,10 @@ def test_cnn_experiment_runs_from_dvc_and_from_hydra(tmp_path: Path, mnist_mirro
     repo = copy_repo(tmp_path)
     env = pipeline_env(mnist_mirror)
     shrink = ["data.subset=2000", "train.epochs=2", "train.batch_size=32"]
-    run(["dvc", "exp", "run", "-S", "+experiment=cnn", *(arg for s in shrink for arg in ("-S", s))], repo, env)
+    # Verbose: TensorFlow's own start-up notices show, among them whether its oneDNN kernels are on.
+    command = ["dvc", "exp", "run", "-S", "+experiment=cnn", *(arg for s in shrink for arg in ("-S", s))]
+    done = run(command, repo, {**env, "MNIST_PIPELINE_VERBOSE": "1"})
+    assert "oneDNN custom operations are on" in done.stdout + done.stderr  # train.onednn: true, on any CPU
     composed = yaml.safe_load((repo / "params.yaml").read_text())
     assert composed["model"]["name"] == "cnn" and composed["train"]["lr_schedule"] == "cosine"
     assert composed["data"]["subset"] == 2000  # -S overrides given after the overlay win
@@ -40,8 +43,9 @@ def test_cnn_experiment_runs_from_dvc_and_from_hydra(tmp_path: Path, mnist_mirro
     for tracked, subset in zip(runs, ("2000", "1000"), strict=True):
         assert tracked.info.status == "FINISHED"
         assert tracked.info.run_name == (
-            f"cnn-f16x32x64-e2-k3x3x3-nobn-shift0.1-nearest-variants0.4-lowres2-lr0.004-cosine-bs32-threads2-val0.1-n{subset}"
+            f"cnn-f16x32x64-e2-k3x3x3-nobn-shift0.1-nearest-variants0.4-lowres2-lr0.004-cosine-bs32-threads2-onednn-val0.1-n{subset}"
         )
         assert tracked.data.params["model.augment.shift"] == str(composed["model"]["augment"]["shift"])
+        assert tracked.data.params["train.onednn"] == "True"
         assert tracked.data.metrics["test_accuracy"] > 0.5  # chance is 0.1
         assert tracked.data.metrics["train_seconds"] > 0

@@ -83,9 +83,12 @@ def test_data_tags_name_the_dvc_hash_of_the_processed_data(tmp_path: Path) -> No
         (["model=cnn", "model.dropout=0.5", "model.filters=[16,32]"], "cnn-f16x32-e5-dropout0.5"),
         (
             ["+experiment=cnn"],
-            "cnn-f16x32x64-e11-k3x3x3-nobn-shift0.1-nearest-variants0.4-lowres2-lr0.004-cosine-bs256-threads2-val0.1",
+            "cnn-f16x32x64-e11-k3x3x3-nobn-shift0.1-nearest-variants0.4-lowres2-lr0.004-cosine-bs256-threads2-onednn-val0.1",
         ),
-        (["+experiment=best"], "cnn-f32x64x128-e20-k5x3x3-d256-shift0.1-nearest-lr0.002-cosine-bs128-threads2-val0.1"),
+        (
+            ["+experiment=best"],
+            "cnn-f32x64x128-e20-k5x3x3-d256-shift0.1-nearest-lr0.002-cosine-bs128-threads2-onednn-val0.1",
+        ),
         (["model=cnn", "model.conv_batch_norm=false"], "cnn-f32x64-e5-nobn"),
     ],
 )

@@ -57,9 +57,11 @@ def train_stage(
     disk included) leaves none of them, and no model that looks valid.
     """
     from mnist_pipeline.learn import plots
+    from mnist_pipeline.learn.onednn import use_onednn
     from mnist_pipeline.plumbing.side_process import SideProcess
     from mnist_pipeline.tracking.background import BackgroundRun
 
+    use_onednn(config.train.onednn)  # before TensorFlow loads; a setting that cannot apply fails before any run
     # Bad data and a tracking server that is down fail here, before the slow imports and any training.
     stored = {split: load_stored_split(data_dir, split) for split in ("train", "val", "test")}
     train, val, test = (split.scaled() for split in stored.values())

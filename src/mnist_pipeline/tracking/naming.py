@@ -37,7 +37,7 @@ VALUE_ONLY = (
     "train.lr_schedule",
 )
 # Switches, shown as one word for each state.
-SWITCHES = {"model.conv_batch_norm": ("bn", "nobn")}
+SWITCHES = {"model.conv_batch_norm": ("bn", "nobn"), "train.onednn": ("onednn", "noonednn")}
 # Where a run's data comes from and where it is logged do not change what it learns.
 NOT_IDENTITY = ("tracking.", "registry.", "data.mirror", "data.download_")
 
