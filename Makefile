@@ -66,7 +66,7 @@ stack-up: install ## Start PostgreSQL, an S3 store and mlflow server on 127.0.0.
 stack-down: ## Stop the team stack by PID (its data stays in $(STACK_DIR))
 	$(BIN)/python scripts/team_stack.py down --dir $(STACK_DIR)
 
-bench: install ## Benchmark the pipeline, an edit, sweeps, predict, runs and the CNN against the reference script (needs MNIST_MIRROR; about 20 minutes); writes docs/benchmarks.md
+bench: install ## Benchmark the pipeline, an edit, sweeps, predict, runs and the CNN against the reference script (needs MNIST_MIRROR; 20-30 minutes on 2 cores); writes docs/benchmarks.md
 	$(BIN)/python benchmarks/bench.py --scaling
 
 bench-best: install ## Time +experiment=best to accuracy over three seeds, and their ensemble (needs MNIST_MIRROR; about 25 minutes on 2 cores); writes docs/benchmarks-best.md
