@@ -1,8 +1,8 @@
 """oneDNN's CPU kernels on or off, as `train.onednn` says, for the process's TensorFlow.
 
-TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512; on others (most
-laptops, AMD's EPYCs before Zen 4) convolutions run on Eigen's, which train the CNN about 1.4x
-slower (README, The last digits depend on the CPU). TensorFlow reads its switch,
+TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512; on others (many
+laptops, AMD's EPYCs before Zen 4) convolutions run on Eigen's, which trained the CNN 1.4-1.6x
+slower on such an EPYC (README, The last digits depend on the CPU). TensorFlow reads its switch,
 `TF_ENABLE_ONEDNN_OPTS`, once, as its libraries load: so the setting is made before the first
 `import tensorflow`, and a process whose TensorFlow loaded with another one cannot follow it.
 Either choice trains deterministically per seed; they differ in the last digits.
